@@ -1,0 +1,3 @@
+from .latent_noise_dataset import LatentNoiseDataset
+
+__all__ = ['LatentNoiseDataset']

@@ -1,0 +1,3 @@
+from .synthetic_image_visualization_hook import SyntheticImageVisualizationHook
+
+__all__ = ['SyntheticImageVisualizationHook']

@@ -1,0 +1,3 @@
+from .agreement import Agreement
+
+__all__ = ['Agreement']

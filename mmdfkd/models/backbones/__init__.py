@@ -1,0 +1,3 @@
+from .lenet import DFKDLeNet5
+
+__all__ = ['DFKDLeNet5']

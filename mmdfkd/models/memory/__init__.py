@@ -1,0 +1,3 @@
+from .synthetic_memory_bank import SyntheticMemoryBank
+
+__all__ = ['SyntheticMemoryBank']
