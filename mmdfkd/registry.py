@@ -1,12 +1,13 @@
 """Registries of mmdfkd.
 
-Every node is a child of the matching mmpretrain node, which is itself a child
-of mmengine's root node. With ``default_scope='mmdfkd'`` a config can therefore
+Every node (but MODEL_WRAPPERS, see below) is a child of the matching
+mmpretrain node, which is itself a child of mmengine's root node. With ``default_scope='mmdfkd'`` a config can therefore
 name mmdfkd modules (``DataFreeDistillation``), mmpretrain modules
 (``ImageClassifier``, ``ResNet_CIFAR``, ``Accuracy``, ``FashionMNIST``) and
 mmengine modules (``SGD``, ``IterBasedTrainLoop``, ``CheckpointHook``) by their
 plain type names, without ``_scope_`` prefixes.
 """
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import Registry
 from mmpretrain.registry import DATA_SAMPLERS as MMPRETRAIN_DATA_SAMPLERS
 from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
@@ -15,7 +16,6 @@ from mmpretrain.registry import HOOKS as MMPRETRAIN_HOOKS
 from mmpretrain.registry import LOG_PROCESSORS as MMPRETRAIN_LOG_PROCESSORS
 from mmpretrain.registry import LOOPS as MMPRETRAIN_LOOPS
 from mmpretrain.registry import METRICS as MMPRETRAIN_METRICS
-from mmpretrain.registry import MODEL_WRAPPERS as MMPRETRAIN_MODEL_WRAPPERS
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS
@@ -61,7 +61,10 @@ DATA_SAMPLERS = _child('data sampler', MMPRETRAIN_DATA_SAMPLERS,
                        ['mmdfkd.datasets'])
 TRANSFORMS = _child('transform', MMPRETRAIN_TRANSFORMS, ['mmdfkd.datasets'])
 MODELS = _child('model', MMPRETRAIN_MODELS, ['mmdfkd.models'])
-MODEL_WRAPPERS = _child('model_wrapper', MMPRETRAIN_MODEL_WRAPPERS,
+# A direct child of mmengine's root: Runner.wrap_model looks wrappers up with
+# the root's `get`, which finds scoped names ('mmdfkd.XXX') only in direct
+# children; configs therefore write type='mmdfkd.DataFreeDistributedDataParallel'.
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
                         ['mmdfkd.models'])
 WEIGHT_INITIALIZERS = _child('weight initializer',
                              MMPRETRAIN_WEIGHT_INITIALIZERS, ['mmdfkd.models'])

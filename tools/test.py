@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from mmdfkd.utils import register_all_modules  # noqa: E402
-from mmdfkd.utils.config_checks import check_config  # noqa: E402
+from mmdfkd.utils.config_checks import (check_config,  # noqa: E402
+                                         propagate_data_root)
 
 
 def parse_args():
@@ -43,6 +44,8 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        if 'data_root' in args.cfg_options:
+            propagate_data_root(cfg, args.cfg_options['data_root'])
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])

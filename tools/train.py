@@ -17,7 +17,8 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from mmdfkd.utils import register_all_modules  # noqa: E402
-from mmdfkd.utils.config_checks import check_config  # noqa: E402
+from mmdfkd.utils.config_checks import (check_config,  # noqa: E402
+                                         propagate_data_root)
 
 
 def parse_args():
@@ -84,6 +85,8 @@ def merge_args(cfg: Config, args) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        if 'data_root' in args.cfg_options:
+            propagate_data_root(cfg, args.cfg_options['data_root'])
     if args.amp:
         use_amp(cfg)
     if args.resume == 'auto':

@@ -25,7 +25,7 @@ env_cfg = dict(
 
 # student and generator in separate DDPs, teachers unwrapped; also on CPU
 model_wrapper_cfg = dict(
-    type='DataFreeDistributedDataParallel',
+    type='mmdfkd.DataFreeDistributedDataParallel',
     broadcast_buffers=False,
     find_unused_parameters=False)
 

@@ -1,8 +1,15 @@
-# Train the LeNet-5 (with BN) teacher on Fashion-MNIST from scratch.
-# Prepare the data first:
+# Train the LeNet-5 (with BN) teacher of the Fashion-MNIST experiments from
+# scratch (DAFL, Chen et al., ICCV 2019, use LeNet-5 -> LeNet-5-half).
+#
 #   python tools/dataset_converters/prepare_fashion_mnist.py
-# Then train with the mmengine Runner; the last checkpoint is the teacher
-# that the data-free configs load (copied to checkpoints/lenet5_fashionmnist.pth).
+#   OMP_NUM_THREADS=1 python tools/train.py \
+#       configs/teachers/lenet5_fashionmnist.py \
+#       --work-dir work_dirs/lenet5_fashionmnist
+#   cp work_dirs/lenet5_fashionmnist/epoch_5.pth \
+#       checkpoints/lenet5_fashionmnist.pth
+#
+# Measured on 2 CPU cores with OMP_NUM_THREADS=1: 91.52% top-1 on the test
+# set in 1 min 30 s wall time (seed 0, reproducible run to run).
 _base_ = [
     '../_base_/models/lenet5_fashionmnist.py',
     '../_base_/datasets/fashionmnist_bs256.py',
@@ -10,7 +17,9 @@ _base_ = [
 
 default_scope = 'mmdfkd'
 
-max_epochs = 8
+# No augmentation (the pipeline only pads to 32x32): 5 epochs already reach
+# 91.5%, above the >= 89% a LeNet-5 teacher needs here.
+max_epochs = 5
 optim_wrapper = dict(
     optimizer=dict(
         type='SGD', lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4))
@@ -33,7 +42,8 @@ param_scheduler = [
         end=max_epochs,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+# validating only at the end saves ~7 s per epoch (a fifth of the run)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()
 
@@ -47,6 +57,8 @@ default_hooks = dict(
     visualization=dict(type='VisualizationHook', enable=False),
 )
 
+# not the data-free default_runtime.py: no DataFreeDDP wrapper and no
+# synthetic-image hook for ordinary supervised training
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

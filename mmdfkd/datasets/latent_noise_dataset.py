@@ -1,5 +1,6 @@
 from typing import Optional
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -12,7 +13,7 @@ class LatentNoiseDataset(Dataset):
     generated on the fly; no image is ever read.
 
     Item ``i`` is produced by a random generator seeded with
-    ``(seed, i)`` only, so it is the same in every process and every run:
+    ``(seed, i)`` only (numpy's SeedSequence), so it is the same in every process and every run:
     DDP ranks (which the sampler gives different indices) draw different
     noise, and a resumed run draws exactly the noise it would have drawn.
     Each item holds ``num_draws`` independent draws, one per generator or
@@ -56,10 +57,13 @@ class LatentNoiseDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.length:
             raise IndexError(f'index {index} out of range [0, {self.length})')
-        # disjoint seed streams per (seed, index) for any index < 2**32
-        rng = torch.Generator().manual_seed((self.seed << 32) + index)
-        latents = torch.randn(
-            self.num_draws, self.latent_dim, generator=rng)
-        targets = torch.randint(
-            self.num_classes, (self.num_draws, ), generator=rng)
+        # numpy's SeedSequence mixes (seed, index) into independent streams;
+        # torch's CPU generator keeps only 32 bits of its seed, so packing
+        # both into one torch seed would alias different seeds
+        rng = np.random.default_rng([self.seed, index])
+        latents = torch.from_numpy(
+            rng.standard_normal((self.num_draws, self.latent_dim),
+                                dtype=np.float32))
+        targets = torch.from_numpy(
+            rng.integers(self.num_classes, size=self.num_draws))
         return dict(latents=latents, targets=targets)

@@ -38,3 +38,16 @@ def check_config(cfg: Config) -> None:
                                        or batch_size <= 0):
             raise ValueError(f'{name}.batch_size must be a positive integer, '
                              f'got {batch_size!r}')
+
+
+def propagate_data_root(cfg: Config, data_root: str) -> None:
+    """Point every real-data dataloader at ``data_root``.
+
+    mmengine substitutes config variables while it parses a file, so
+    ``--cfg-options data_root=...`` alone would not reach the datasets that
+    were built from the variable; the tools call this when it is given.
+    """
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(name) or {}).get('dataset')
+        if dataset is not None and 'data_root' in dataset:
+            dataset['data_root'] = data_root

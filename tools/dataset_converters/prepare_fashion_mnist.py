@@ -1,4 +1,4 @@
-"""Lay out the Fashion-MNIST IDX files where mmpretrain's own dataset reads them.
+"""Lay out Fashion-MNIST IDX files where mmpretrain's own dataset reads them.
 
 Fashion-MNIST (Xiao et al., "Fashion-MNIST: a Novel Image Dataset for
 Benchmarking Machine Learning Algorithms", arXiv:1708.07747, 2017) is read in
@@ -28,7 +28,7 @@ Usage (Debian's package supplies the source files)::
         [--src /usr/share/datasets/fashion-mnist] [--out data/fashion_mnist]
 
 The script is idempotent: a target file whose md5 already matches is left
-alone. Source files may be gzipped (``*.gz``) or already decompressed.
+alone (with ``--dataset idx``, which knows no md5, files are copied again). Source files may be gzipped (``*.gz``) or already decompressed.
 
 MNIST and other IDX folders. mmpretrain's :class:`~mmpretrain.datasets.MNIST`
 (the parent class of ``FashionMNIST``) reads exactly the same four file names,

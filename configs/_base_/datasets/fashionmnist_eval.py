@@ -35,7 +35,7 @@ pipeline = [
 # without test_mode=True, split='test' would silently load the training set.
 val_dataloader = dict(
     batch_size=1000,
-    num_workers=1,
+    num_workers=0,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(

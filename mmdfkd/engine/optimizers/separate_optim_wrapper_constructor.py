@@ -37,14 +37,14 @@ class SeparateOptimWrapperConstructor:
         if is_model_wrapper(model):
             model = model.module
         wrappers = {}
+        children = dict(model.named_children())
         for name, cfg in self.optim_wrapper_cfg.items():
-            if not hasattr(model, name):
-                children = [n for n, _ in model.named_children()]
+            if name not in children:
                 raise KeyError(
                     f'optim_wrapper has key {name!r} but the model has no '
-                    f'child of that name; children: {children}')
+                    f'child of that name; children: {list(children)}')
             cfg = copy.deepcopy(cfg)
             paramwise_cfg = cfg.pop('paramwise_cfg', None)
             constructor = DefaultOptimWrapperConstructor(cfg, paramwise_cfg)
-            wrappers[name] = constructor(getattr(model, name))
+            wrappers[name] = constructor(children[name])
         return OptimWrapperDict(**wrappers)

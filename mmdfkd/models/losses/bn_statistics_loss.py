@@ -27,6 +27,9 @@ class BNStatisticsLoss(nn.Module):
         self.loss_weight = loss_weight
 
     def forward(self, bn_stats: Sequence) -> torch.Tensor:
+        if not bn_stats:
+            raise ValueError('BNStatisticsLoss got no BatchNorm statistics; '
+                             'did the teacher run inside the recorder?')
         loss = sum(
             torch.linalg.vector_norm(s.batch_mean - s.running_mean) +
             torch.linalg.vector_norm(s.batch_var - s.running_var)

@@ -46,6 +46,11 @@ class KLDivergence(nn.Module):
             preds_T = preds_T.detach()
         log_p_s = F.log_softmax(preds_S / self.tau, dim=1)
         log_p_t = F.log_softmax(preds_T / self.tau, dim=1)
-        loss = F.kl_div(
-            log_p_s, log_p_t, reduction=self.reduction, log_target=True)
+        # elementwise KL summed, then normalised here: F.kl_div's own
+        # 'mean' is deprecated and will change meaning
+        loss = F.kl_div(log_p_s, log_p_t, reduction='sum', log_target=True)
+        if self.reduction == 'batchmean':
+            loss = loss / preds_S.shape[0]
+        elif self.reduction == 'mean':
+            loss = loss / preds_S.numel()
         return self.loss_weight * self.tau**2 * loss

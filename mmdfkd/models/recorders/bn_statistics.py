@@ -24,7 +24,9 @@ class BNStatisticsRecorder(BaseRecorder):
     together with the layer's running mean/variance.
 
     One record per forward call of the whole ``source`` model: a list with
-    one :class:`BNStatistics` per BN layer, in module order. This is the
+    one :class:`BNStatistics` per BN layer, in module order. The running
+    statistics are the layer's live buffers (no copy): teachers run in eval
+    mode, so they do not change. This is the
     DeepInversion hook (Yin et al., CVPR 2020), active only while recording,
     so it costs nothing outside the synthesis phase.
 

@@ -4,6 +4,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmengine.model import is_model_wrapper
 from torch import nn
 
@@ -74,8 +75,15 @@ def build_classifier(cfg: dict) -> nn.Module:
     come from the algorithm's ``ckpt_path``.
     """
     cfg = copy.deepcopy(dict(cfg))
+    # nested builds (mmpretrain's ImageClassifier building its backbone) look
+    # types up from the default scope; ours also sees mmpretrain's modules
+    with DefaultScope.overwrite_default_scope('mmdfkd'):
+        return MODELS.build(_resolve_model_cfg(cfg))
+
+
+def _resolve_model_cfg(cfg: dict) -> dict:
     if 'cfg_path' not in cfg:
-        return MODELS.build(cfg)
+        return cfg
     cfg_path = cfg.pop('cfg_path')
     cfg.pop('pretrained', None)
     if cfg_path.startswith('mmdfkd::'):
@@ -89,4 +97,4 @@ def build_classifier(cfg: dict) -> nn.Module:
         model_cfg = Config.fromfile(cfg_path).model
     merged = Config(dict(model=model_cfg))
     merged.merge_from_dict({f'model.{k}': v for k, v in cfg.items()})
-    return MODELS.build(merged.model)
+    return merged.model

@@ -31,8 +31,9 @@ class DataFreeDistributedDataParallel(MMSeparateDistributedDataParallel):
         if not str(device).startswith('cuda'):
             kwargs.pop('device_ids', None)
             kwargs.pop('output_device', None)
-        # skip the parent's __init__, which would wrap rank-local modules
-        super(MMSeparateDistributedDataParallel, self).__init__()
+        # nn.Module's __init__ only (as the parent does): DDP's own would wrap
+        # the whole algorithm, and the parent's would wrap rank-local modules
+        torch.nn.Module.__init__(self)
         self.module = module
         for name, sub_module in module._modules.items():
             sub_module = sub_module.to(device)
