@@ -1,9 +1,12 @@
 """Shared fixtures: the repository root, a Python that runs our tools, and a
 small LeNet-5 teacher checkpoint for end-to-end runs."""
+import functools
+import http.server
 import os
 import os.path as osp
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -58,3 +61,28 @@ def random_lenet5_teacher(tmp_path_factory):
     path = tmp_path_factory.mktemp('teacher') / 'lenet5_random.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     return str(path)
+
+
+class QuietFileHandler(http.server.SimpleHTTPRequestHandler):
+
+    def log_message(self, format, *args):
+        """Keep the test output free of access logs."""
+
+
+@pytest.fixture
+def served_dir(tmp_path):
+    """Serve a fresh folder over HTTP on 127.0.0.1; yield (folder, url)."""
+    folder = tmp_path / 'served'
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0),
+        functools.partial(QuietFileHandler, directory=str(folder)))
+    # A short poll interval keeps shutdown() from stalling each test.
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs=dict(poll_interval=0.05),
+        daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()

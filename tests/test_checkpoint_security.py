@@ -287,31 +287,6 @@ def test_allow_listed_getattr_serves_only_history_buffer_statistics(tmp_path):
 
 
 # ------------------------------------------------------------------ download
-class QuietFileHandler(http.server.SimpleHTTPRequestHandler):
-
-    def log_message(self, format, *args):
-        """Keep the test output free of access logs."""
-
-
-@pytest.fixture
-def served_dir(tmp_path):
-    """Serve a fresh folder over HTTP on 127.0.0.1; yield (folder, url)."""
-    folder = tmp_path / 'served'
-    folder.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0),
-        functools.partial(QuietFileHandler, directory=str(folder)))
-    # A short poll interval keeps shutdown() from stalling each test.
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs=dict(poll_interval=0.05),
-        daemon=True)
-    thread.start()
-    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
-    server.server_close()
-
-
 def serve_teacher(folder, name_pattern):
     """Save a teacher into ``folder`` under ``name_pattern.format(sha)``."""
     staging = folder / 'staging.tmp'

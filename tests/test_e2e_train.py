@@ -11,11 +11,11 @@ import torch
 from conftest import run_tool
 
 CONFIGS = {
-    'dafl': 'configs/dafl/dafl_lenet5_lenet5half_1xb256_fashionmnist.py',
-    'dfad': 'configs/dfad/dfad_lenet5_lenet5half_1xb256_fashionmnist.py',
+    'dafl': 'configs/dafl/dafl_lenet5_lenet5half_1xb128_fashionmnist.py',
+    'dfad': 'configs/dfad/dfad_lenet5_lenet5half_1xb128_fashionmnist.py',
     'zskt': 'configs/zskt/zskt_lenet5_lenet5half_1xb128_fashionmnist.py',
     'deepinv':
-    'configs/deepinv/deepinv_lenet5_lenet5half_1xb256_fashionmnist.py',
+    'configs/deepinv/deepinv_adi_lenet5_lenet5half_1xb256_fashionmnist.py',
 }
 # tiny batches and step counts; a 256-image slice of the test set
 TINY = {

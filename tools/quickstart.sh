@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-CONFIG=${1:-configs/deepinv/deepinv_lenet5_lenet5half_1xb256_fashionmnist.py}
+CONFIG=${1:-configs/deepinv/deepinv_adi_lenet5_lenet5half_1xb256_fashionmnist.py}
 TEACHER=checkpoints/lenet5_fashionmnist.pth
 
 bash tools/setup_env.sh

@@ -324,6 +324,8 @@ class DataFreeDistillation(BaseModel):
     def _parse_and_check(self, losses: Dict[str, torch.Tensor],
                          phase: str) -> Tuple[torch.Tensor, dict]:
         loss, log_vars = self.parse_losses(losses)
+        # detached: averaging over steps must not keep every step's graph
+        log_vars = {k: v.detach() for k, v in log_vars.items()}
         if not torch.isfinite(loss):
             parts = {k: float(v) for k, v in log_vars.items()}
             raise FloatingPointError(

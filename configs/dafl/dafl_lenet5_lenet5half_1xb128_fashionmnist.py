@@ -20,7 +20,7 @@ model = dict(
         type='DAFLGenerator',
         img_size=32,
         latent_dim=latent_dim,
-        hidden_channels=128,
+        hidden_channels=32,
         out_channels=1,
         bn_eps=0.8,
         final_activation='tanh',
@@ -57,7 +57,7 @@ model = dict(
     reuse_generator_batch=True)
 
 train_dataloader = dict(
-    batch_size=256,
+    batch_size=128,
     dataset=dict(latent_dim=latent_dim, num_classes=10, num_draws=1))
 
 # DAFL's MNIST recipe: Adam for both, generator lr 0.2, student lr 2e-3
@@ -65,3 +65,6 @@ optim_wrapper = dict(
     constructor='SeparateOptimWrapperConstructor',
     architecture=dict(optimizer=dict(type='Adam', lr=2e-3)),
     generator=dict(optimizer=dict(type='Adam', lr=0.2)))
+
+# about 15 CPU-minutes on one core of the reference machine
+train_cfg = dict(max_iters=3000, val_interval=500)
