@@ -23,7 +23,7 @@ DFAD = ROOT + '/configs/dfad/dfad_lenet5_lenet5half_1xb128_fashionmnist.py'
 
 def build(config=DFAD, teacher=None, **overrides):
     cfg = Config.fromfile(config)
-    cfg.model.teachers.lenet5.ckpt_path = teacher
+    cfg.model.teachers.teacher.ckpt_path = teacher
     cfg.model.generator.hidden_channels = 16
     cfg.model.update(overrides)
     model = MODELS.build(cfg.model)
@@ -142,7 +142,7 @@ def test_teacher_by_url_with_hash_prefix(served_dir, random_lenet5_teacher,
     model, _, _ = build(teacher=f'{base_url}/{good}')
     expected = torch.load(random_lenet5_teacher, weights_only=True)
     for key, value in expected['state_dict'].items():
-        assert torch.equal(model.teachers.lenet5.state_dict()[key], value)
+        assert torch.equal(model.teachers.teacher.state_dict()[key], value)
 
     wrong = 'lenet5_fashionmnist-{}.pth'.format(
         '0' * 8 if not sha.startswith('0' * 8) else '1' * 8)

@@ -32,7 +32,7 @@ TINY = {
 
 def cfg_options(method, teacher, max_iters):
     return [
-        '--cfg-options', f'model.teachers.lenet5.ckpt_path={teacher}',
+        '--cfg-options', f'model.teachers.teacher.ckpt_path={teacher}',
         f'train_cfg.max_iters={max_iters}', 'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
         'val_dataloader.dataset.indices=256', 'val_dataloader.batch_size=128',

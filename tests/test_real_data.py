@@ -47,7 +47,7 @@ def test_deepinversion_student_beats_bar(trained_teacher, tmp_path,
     checkpoint, teacher_accuracy = trained_teacher
     work_dir = str(tmp_path / 'deepinv')
     run_tool(['tools/train.py', DEEPINV_CONFIG, '--work-dir', work_dir,
-              '--cfg-options', f'model.teachers.lenet5.ckpt_path={checkpoint}',
+              '--cfg-options', f'model.teachers.teacher.ckpt_path={checkpoint}',
               f'data_root={fashion_mnist_root}',
               f'train_cfg.max_iters={STUDENT_ITERS}',
               f'train_cfg.val_interval={STUDENT_ITERS}'], timeout=1800)
@@ -56,7 +56,7 @@ def test_deepinversion_student_beats_bar(trained_teacher, tmp_path,
     run_tool(['tools/test.py', DEEPINV_CONFIG,
               osp.join(work_dir, f'iter_{STUDENT_ITERS}.pth'), '--work-dir',
               work_dir, '--out', metrics_file, '--cfg-options',
-              f'model.teachers.lenet5.ckpt_path={checkpoint}',
+              f'model.teachers.teacher.ckpt_path={checkpoint}',
               f'data_root={fashion_mnist_root}'])
     with open(metrics_file) as f:
         metrics = json.load(f)

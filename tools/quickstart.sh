@@ -31,7 +31,7 @@ NAME=$(basename "$CONFIG" .py)
 WORK_DIR=work_dirs/$NAME
 echo "== data-free distillation: $CONFIG"
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
-    --cfg-options "model.teachers.lenet5.ckpt_path=$TEACHER"
+    --cfg-options "model.teachers.teacher.ckpt_path=$TEACHER"
 
 echo "== student accuracy on the Fashion-MNIST test set (last checkpoint)"
 "$PY" tools/test.py "$CONFIG" "$(cat "$WORK_DIR/last_checkpoint")" \

@@ -6,64 +6,26 @@
 # 0.01, AdamW lr 0.1 (student) and 1e-3 (generator), 500-iteration linear
 # warm-up then x0.1 at 12k and 24k, 30k iterations.
 _base_ = [
+    '../_base_/algorithms/dafl.py',
     '../_base_/data_free_cifar10.py',
     '../_base_/models/resnet_cifar.py',
 ]
 
-latent_dim = 1000
-
 model = dict(
-    type='DataFreeDistillation',
     data_preprocessor={{_base_.data_preprocessor}},
     architecture={{_base_.resnet18_cifar10}},
-    teachers=dict(
-        res34=dict(
-            build_cfg={{_base_.resnet34_cifar10}},
-            ckpt_path={{_base_.resnet34_cifar10_ckpt}})),
-    generator=dict(
-        type='DAFLGenerator',
-        img_size=32,
-        latent_dim=latent_dim,
-        hidden_channels=128,
-        out_channels=3,
-        bn_eps=0.8,
-        final_activation='tanh',
-        final_norm='non_affine'),
+    teachers=dict(teacher={{_base_.resnet34_cifar10_teacher}}),
+    generator=dict(img_size=32, latent_dim=1000, out_channels=3),
     generator_distiller=dict(
-        type='ConfigurableDistiller',
-        teacher_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='res34.head.fc'),
-            features=dict(type='ModuleInputs', source='res34.head.fc')),
         distill_losses=dict(
-            loss_onehot=dict(type='OnehotLikeLoss', loss_weight=0.05),
-            loss_activation=dict(type='ActivationLoss', loss_weight=0.01),
-            loss_entropy=dict(
-                type='InformationEntropyLoss', loss_weight=2.1715)),
-        loss_forward_mappings=dict(
-            loss_onehot=dict(
-                preds_T=dict(from_student=False, recorder='logits')),
-            loss_activation=dict(
-                feat_T=dict(from_student=False, recorder='features')),
-            loss_entropy=dict(
-                preds_T=dict(from_student=False, recorder='logits')))),
-    distiller=dict(
-        type='ConfigurableDistiller',
-        student_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.fc')),
-        teacher_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='res34.head.fc')),
-        distill_losses=dict(loss_kd=dict(type='KLDivergence', tau=6.0)),
-        loss_forward_mappings=dict(
-            loss_kd=dict(
-                preds_S=dict(from_student=True, recorder='logits'),
-                preds_T=dict(from_student=False, recorder='logits')))),
-    generator_iter=1,
-    student_iter=1,
-    reuse_generator_batch=True)
+            loss_onehot=dict(loss_weight=0.05),
+            loss_activation=dict(loss_weight=0.01),
+            loss_entropy=dict(loss_weight=2.1715))),
+    distiller=dict(distill_losses=dict(loss_kd=dict(tau=6.0))))
 
 train_dataloader = dict(
     batch_size=256,
-    dataset=dict(latent_dim=latent_dim, num_classes=10, num_draws=1))
+    dataset=dict(latent_dim=1000, num_classes=10, num_draws=1))
 
 optim_wrapper = dict(
     constructor='SeparateOptimWrapperConstructor',

@@ -1,6 +1,6 @@
 # ZSKT on CIFAR-100, ResNet-34 -> ResNet-18 (Fast's table: 67.74).
 # Same recipe as the CIFAR-10 config.
-# mmpretrain has no CIFAR-100 ResNet-34: set model.teachers.res34.ckpt_path
+# mmpretrain has no CIFAR-100 ResNet-34: set model.teachers.teacher.ckpt_path
 # to your teacher.
 _base_ = [
     './zskt_resnet34_resnet18_1xb128_cifar10.py',
@@ -12,8 +12,5 @@ test_dataloader = {{_base_.cifar100_val_dataloader}}
 model = dict(
     data_preprocessor={{_base_.cifar100_data_preprocessor}},
     architecture={{_base_.resnet18_cifar100}},
-    teachers=dict(
-        res34=dict(
-            build_cfg={{_base_.resnet34_cifar100}},
-            ckpt_path={{_base_.resnet34_cifar100_ckpt}})))
+    teachers=dict(teacher={{_base_.resnet34_cifar100_teacher}}))
 train_dataloader = dict(dataset=dict(num_classes=100))
