@@ -57,6 +57,8 @@ def test_train_resume_test(method, tmp_path, random_lenet5_teacher,
     assert any(k.startswith('architecture.') for k in keys)
     assert any(k.startswith('generator.') for k in keys)
     assert set(state['optimizer']) == {'architecture', 'generator'}
+    if method == 'deepinv':  # the synthetic set is resumed with the run
+        assert int(state['state_dict']['memory_bank.num_stored']) == 2 * 16
 
     # image grids of the synthetic batches are written by the vis hook
     assert glob.glob(osp.join(work_dir, '*', 'vis_data', 'vis_image',
@@ -71,6 +73,8 @@ def test_train_resume_test(method, tmp_path, random_lenet5_teacher,
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
     state = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
     assert state['meta']['iter'] == 4
+    if method == 'deepinv':  # resumed bank (2 batches) + 2 new batches
+        assert int(state['state_dict']['memory_bank.num_stored']) == 4 * 16
 
     tested = run_tool(['tools/test.py', config,
                        osp.join(work_dir, 'iter_4.pth'), '--work-dir',

@@ -16,7 +16,7 @@ TEACHER_BAR = 89.0
 # A minimal hand-written DAFL loop reaches about 45-50 % in five CPU-minutes
 # (../shared/docs); the issue asks for >= 60 % in a budget of that size.
 STUDENT_BAR = 60.0
-STUDENT_ITERS = 50
+STUDENT_ITERS = 40
 
 
 def last_accuracy(log):

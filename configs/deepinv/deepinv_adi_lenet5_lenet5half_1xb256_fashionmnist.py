@@ -33,6 +33,6 @@ optim_wrapper = dict(
     architecture=dict(
         optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4)))
 # about 15 CPU-minutes on one core of the reference machine
-train_cfg = dict(max_iters=150, val_interval=25)
+train_cfg = dict(max_iters=100, val_interval=25)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=25))
 custom_hooks = [dict(type='SyntheticImageVisualizationHook', interval=25)]

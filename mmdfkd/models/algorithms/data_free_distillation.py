@@ -187,14 +187,13 @@ class DataFreeDistillation(BaseModel):
         data = self.data_preprocessor.cast_data(data)
         self._set_draws(data)
         self.teachers.eval()
-        log_vars: Dict[str, List[torch.Tensor]] = defaultdict(list)
         phases = [self.generator_phase, self.student_phase]
         if self.student_train_first:
             phases.reverse()
+        log_vars: Dict[str, torch.Tensor] = {}
         for phase in phases:
-            for key, value in phase(optim_wrapper).items():
-                log_vars[key].append(value)
-        return {k: sum(v) / len(v) for k, v in log_vars.items()}
+            log_vars.update(phase(optim_wrapper))
+        return log_vars
 
     def _set_draws(self, data: dict) -> None:
         if not isinstance(data, dict) or 'latents' not in data:
@@ -228,23 +227,32 @@ class DataFreeDistillation(BaseModel):
         student = 0 if self.reuse_generator_batch else self.student_iter
         return self.generator_iter + student
 
+    @staticmethod
+    def mean_log_vars(
+            step_logs: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+        """Average the logged values of several steps of one phase."""
+        merged: Dict[str, List[torch.Tensor]] = defaultdict(list)
+        for logs in step_logs:
+            for key, value in logs.items():
+                merged[key].append(value)
+        return {k: sum(v) / len(v) for k, v in merged.items()}
+
     def generator_phase(self, optim_wrapper) -> Dict[str, torch.Tensor]:
-        log_vars: Dict[str, List[torch.Tensor]] = defaultdict(list)
+        step_logs = []
         for _ in range(self.generator_iter):
             latents, targets = self.next_draw()
-            for key, value in self.generator_step(
-                    latents, targets, optim_wrapper['generator']).items():
-                log_vars[key].append(value)
-        return {k: sum(v) / len(v) for k, v in log_vars.items()}
+            step_logs.append(
+                self.generator_step(latents, targets,
+                                    optim_wrapper['generator']))
+        return self.mean_log_vars(step_logs)
 
     def student_phase(self, optim_wrapper) -> Dict[str, torch.Tensor]:
-        log_vars: Dict[str, List[torch.Tensor]] = defaultdict(list)
-        for _ in range(self.student_iter):
-            batch = self.sample_student_batch()
-            for key, value in self.student_step(
-                    batch, optim_wrapper['architecture']).items():
-                log_vars[key].append(value)
-        return {k: sum(v) / len(v) for k, v in log_vars.items()}
+        step_logs = [
+            self.student_step(self.sample_student_batch(),
+                              optim_wrapper['architecture'])
+            for _ in range(self.student_iter)
+        ]
+        return self.mean_log_vars(step_logs)
 
     def forward_teachers(self, images: torch.Tensor) -> None:
         for teacher in self.teachers.values():

@@ -76,16 +76,14 @@ class DeepInversionDistillation(DataFreeDistillation):
         pixels.reset()
         wrapper.optimizer.state.clear()  # new images: no stale Adam moments
         latents, targets = self.next_draw()
-        logs = {}
+        step_logs = []
         for _ in range(self.generator_iter):
-            step_logs = self.generator_step(latents, targets, wrapper)
+            step_logs.append(self.generator_step(latents, targets, wrapper))
             pixels.project()
-            for key, value in step_logs.items():
-                logs.setdefault(key, []).append(value)
         images = pixels.images.detach()
         self.memory_bank.add(images, targets)
         self.last_synthetic_batch = images
-        return {k: sum(v) / len(v) for k, v in logs.items()}
+        return self.mean_log_vars(step_logs)
 
     def update_memory(self, batch: SyntheticBatch) -> None:
         """Only the final images of a synthesis are stored (in
