@@ -37,11 +37,14 @@ def trained_teacher(tmp_path_factory, fashion_mnist_root):
     return checkpoint, accuracy
 
 
+@pytest.mark.timeout(1800)  # includes training the teacher (~1.5 min)
 def test_teacher_reaches_bar(trained_teacher):
     _, accuracy = trained_teacher
     assert accuracy >= TEACHER_BAR
 
 
+# about 5 CPU-minutes alone; generous wall-clock limit for loaded machines
+@pytest.mark.timeout(3000)
 def test_deepinversion_student_beats_bar(trained_teacher, tmp_path,
                                          fashion_mnist_root):
     checkpoint, teacher_accuracy = trained_teacher

@@ -16,6 +16,10 @@ model = dict(
     memory_bank=dict(type='SyntheticMemoryBank'),
     jitter=2,
     flip=True,
+    # the competition term scores images with the student in eval mode (as
+    # the CMI/Fast code bases do): in train mode its BN running statistics
+    # would follow every half-finished synthesis step
+    student_train_mode_in_generator_step=False,
     generator_distiller=dict(
         type='ConfigurableDistiller',
         student_recorders=_student_logits,
