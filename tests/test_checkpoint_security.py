@@ -1,14 +1,11 @@
 """Loading untrusted checkpoints: integrity, safety and clear errors."""
-import functools
 import hashlib
-import http.server
 import os
 import pickle
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
