@@ -297,16 +297,11 @@ class DataFreeDistillation(BaseModel):
         generator = unwrap_model(self.generator)
         with torch.no_grad(), module_mode(
                 generator, self.generator_train_mode_in_student_step):
-            images = self.generate_for_student(generator, latents, targets)
+            images = generator(latents, targets)
         batch = self.select_samples(
             dict(images=images, targets=targets, latents=latents))
         self.last_synthetic_batch = batch['images']
         return batch
-
-    def generate_for_student(self, generator: nn.Module,
-                             latents: torch.Tensor,
-                             targets: torch.Tensor) -> torch.Tensor:
-        return generator(latents, targets)
 
     def student_step(self, batch: SyntheticBatch,
                      optim_wrapper) -> Dict[str, torch.Tensor]:
