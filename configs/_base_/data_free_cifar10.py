@@ -1,20 +1,7 @@
-# Everything a data-free cifar10 config shares: runtime, latent noise as the
-# training data, the real test set for evaluation only, iteration-based loops.
+# Everything a data-free CIFAR-10 config shares: ./data_free_benchmark.py
+# (runtime, latent noise as the training data, iteration-based loops) and
+# the real test set for evaluation only.
 _base_ = [
-    './default_runtime.py',
-    './datasets/latent_noise.py',
+    './data_free_benchmark.py',
     './datasets/cifar10_eval.py',
 ]
-
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=25000, val_interval=250)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-# top-1/top-5 of the student and its top-1 agreement with the teacher
-val_evaluator = [
-    dict(type='Accuracy', topk=(1, 5)),
-    dict(type='Agreement'),
-]
-test_evaluator = val_evaluator
-default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(interval=1000, max_keep_ckpts=2, save_best='auto'))

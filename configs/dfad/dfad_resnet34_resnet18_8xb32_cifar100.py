@@ -1,13 +1,15 @@
 # DFAD on CIFAR-100, ResNet-34 -> ResNet-18 (paper: 67.7 with a 77.5
-# teacher). Same recipe as the CIFAR-10 config. mmpretrain has no CIFAR-100
-# ResNet-34: set model.teachers.teacher.ckpt_path to your teacher.
-_base_ = [
-    './dfad_resnet34_resnet18_8xb32_cifar10.py',
-    '../_base_/datasets/cifar100_eval.py',
-]
+# teacher). Same recipe as the CIFAR-10 config.
+# mmpretrain has no CIFAR-100 ResNet-34: the teacher is
+# checkpoints/cifar100_resnet34.pth (configs/teachers/README.md), or set
+# model.teachers.teacher.ckpt_path.
+# The CIFAR-10 config with the CIFAR-100 test set (see
+# ../_base_/datasets/cifar100_eval.py) and 100-class models.
+_base_ = ['./dfad_resnet34_resnet18_8xb32_cifar10.py']
+data_root = 'data/cifar100'
 data_preprocessor = {{_base_.cifar100_data_preprocessor}}
-val_dataloader = {{_base_.cifar100_val_dataloader}}
-test_dataloader = {{_base_.cifar100_val_dataloader}}
+val_dataloader = dict(dataset=dict(type='CIFAR100', data_root=data_root))
+test_dataloader = val_dataloader
 model = dict(
     data_preprocessor={{_base_.cifar100_data_preprocessor}},
     architecture={{_base_.resnet18_cifar100}},

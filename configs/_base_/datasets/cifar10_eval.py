@@ -1,14 +1,11 @@
 # CIFAR-10 test set for evaluation only (data-free training reads no image),
 # through mmpretrain's CIFAR10 dataset, which downloads the archive from
-# https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz on first use.
-# Normalisation constants of CIFAR-10 live here and nowhere else.
+# https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz on first use and
+# checks its md5. Normalisation: ./normalization.py.
+_base_ = ['./normalization.py']
+
 data_root = 'data/cifar10'
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=10,
-    mean=[125.307, 122.961, 113.8575],
-    std=[51.5865, 50.847, 51.255],
-    to_rgb=False)
+data_preprocessor = {{_base_.cifar10_data_preprocessor}}
 val_dataloader = dict(
     batch_size=256,
     num_workers=2,

@@ -8,18 +8,14 @@
 # `data_root` (in a child config or with --cfg-options) does not reach the
 # dataloaders below; override `<train|val|test>_dataloader.dataset.data_root`
 # as well, or let the training script propagate `data_root`.
+_base_ = ['./normalization.py']
+
 dataset_type = 'FashionMNIST'
 data_root = 'data/fashion_mnist'
 
-# The only place where the Fashion-MNIST normalisation lives (0-255 scale:
-# mean 0.2860 * 255, std 0.3530 * 255). Runner passes the top-level
+# Normalisation: ./normalization.py. Runner passes the top-level
 # `data_preprocessor` to the model; distillation configs should reuse it.
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=10,
-    mean=[72.94],
-    std=[90.0],
-    to_rgb=False)
+data_preprocessor = {{_base_.fashionmnist_data_preprocessor}}
 
 # LeNet-5 wants 32x32 inputs: pad 2 zero pixels on every side so that the
 # 28x28 image stays centred. mmcv's `Pad(size=(32, 32))` would pad only the
