@@ -13,5 +13,8 @@ test_dataloader = val_dataloader
 model = dict(
     data_preprocessor={{_base_.cifar100_data_preprocessor}},
     architecture={{_base_.resnet18_cifar100}},
-    teachers=dict(teacher={{_base_.resnet34_cifar100_teacher}}))
+    teachers=dict(teacher={{_base_.resnet34_cifar100_teacher}}),
+    # valid [0, 255] pixels in CIFAR-100's normalised space, widest channel
+    generator=dict(
+        value_range=(-129.304 / 65.392, (255 - 112.434) / 65.392)))
 train_dataloader = dict(dataset=dict(num_classes=100))
