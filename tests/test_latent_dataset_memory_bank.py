@@ -1,12 +1,12 @@
-"""Unit tests of ``LatentNoiseDataset`` and ``SyntheticMemoryBank``."""
+"""Unit tests of ``LatentNoiseDataset`` (``SyntheticMemoryBank``'s are in
+test_memory_bank.py)."""
 import pytest
 import torch
 from mmengine.dataset import DefaultSampler, InfiniteSampler, default_collate
 from torch.utils.data import DataLoader
 
 from mmdfkd.datasets import LatentNoiseDataset
-from mmdfkd.models.memory import SyntheticMemoryBank
-from mmdfkd.registry import DATASETS, MODELS
+from mmdfkd.registry import DATASETS
 from mmdfkd.utils import register_all_modules
 
 register_all_modules()
@@ -171,124 +171,3 @@ def test_disjoint_index_sets_give_different_noise():
     flat_even = {tuple(v.tolist()) for v in even.flatten(0, 1)}
     flat_odd = {tuple(v.tolist()) for v in odd.flatten(0, 1)}
     assert not flat_even & flat_odd
-
-
-# --------------------------------------------------------------------------
-# SyntheticMemoryBank
-# --------------------------------------------------------------------------
-def _imgs(values, shape=(1, 2, 2)):
-    """Images filled with the given constants, so each image is
-    identifiable by its value."""
-    return torch.stack(
-        [torch.full(shape, float(v)) for v in values])
-
-
-def _stored(bank):
-    return bank.images[:, 0, 0, 0].tolist(), bank.targets.tolist()
-
-
-def test_bank_invalid_capacity():
-    with pytest.raises(ValueError, match='capacity'):
-        SyntheticMemoryBank(0, (1, 2, 2))
-
-
-def test_bank_capacity_bound_and_fifo_overwrite():
-    bank = SyntheticMemoryBank(capacity=4, image_shape=(1, 2, 2))
-    assert len(bank) == 0
-    bank.add(_imgs([1, 2, 3]), torch.tensor([1, 2, 3]))
-    assert len(bank) == 3 and int(bank.write_pos) == 3
-    assert _stored(bank) == ([1, 2, 3, 0], [1, 2, 3, 0])
-    bank.add(_imgs([4, 5]), torch.tensor([4, 5]))
-    # full: 5 overwrote the oldest entry, 1
-    assert len(bank) == 4 and int(bank.write_pos) == 1
-    assert _stored(bank) == ([5, 2, 3, 4], [5, 2, 3, 4])
-    bank.add(_imgs([6, 7, 8]), torch.tensor([6, 7, 8]))
-    # then 2, 3, 4 in that order
-    assert len(bank) == 4 and int(bank.write_pos) == 0
-    assert _stored(bank) == ([5, 6, 7, 8], [5, 6, 7, 8])
-    bank.add(_imgs([9]), torch.tensor([9]))
-    assert _stored(bank) == ([9, 6, 7, 8], [9, 6, 7, 8])
-    assert bank.images.shape == (4, 1, 2, 2)
-
-
-def test_bank_add_larger_than_capacity_keeps_last():
-    bank = SyntheticMemoryBank(capacity=3, image_shape=(1, 2, 2))
-    bank.add(_imgs([1]), torch.tensor([1]))
-    bank.add(_imgs([10, 11, 12, 13, 14]), torch.tensor([10, 11, 12, 13, 14]))
-    assert len(bank) == 3
-    assert sorted(_stored(bank)[0]) == [12, 13, 14]
-    assert sorted(_stored(bank)[1]) == [12, 13, 14]
-    # FIFO order continues correctly: the next add overwrites 12 first
-    bank.add(_imgs([20]), torch.tensor([20]))
-    assert sorted(_stored(bank)[0]) == [13, 14, 20]
-
-
-def test_bank_add_detaches_and_casts():
-    bank = SyntheticMemoryBank(capacity=2, image_shape=(1, 2, 2))
-    imgs = _imgs([1, 2]).double().requires_grad_(True)
-    bank.add(imgs * 2, torch.tensor([1, 0], dtype=torch.int32))
-    assert bank.images.dtype == torch.float32
-    assert not bank.images.requires_grad
-    assert bank.targets.dtype == torch.long
-    assert _stored(bank) == ([2, 4], [1, 0])
-
-
-def test_bank_sample_shapes_and_content():
-    bank = SyntheticMemoryBank(capacity=8, image_shape=(3, 4, 4))
-    bank.add(_imgs([1, 2, 3], (3, 4, 4)), torch.tensor([1, 2, 3]))
-    torch.manual_seed(0)
-    images, targets = bank.sample(16)
-    assert images.shape == (16, 3, 4, 4)
-    assert targets.shape == (16, ) and targets.dtype == torch.long
-    # only the 3 stored entries are drawn, never the empty slots
-    assert set(images[:, 0, 0, 0].tolist()) <= {1.0, 2.0, 3.0}
-    # image and target stay paired
-    assert torch.equal(images[:, 0, 0, 0].long(), targets)
-
-
-def test_bank_sample_from_empty_raises():
-    bank = SyntheticMemoryBank(capacity=4, image_shape=(1, 2, 2))
-    with pytest.raises(RuntimeError, match='empty'):
-        bank.sample(2)
-
-
-def test_bank_state_dict_round_trip():
-    bank = SyntheticMemoryBank(capacity=4, image_shape=(1, 2, 2))
-    bank.add(_imgs([1, 2, 3]), torch.tensor([1, 2, 3]))
-    bank.add(_imgs([4, 5]), torch.tensor([4, 5]))
-    state = bank.state_dict()
-    assert set(state) == {'images', 'targets', 'num_stored', 'write_pos'}
-
-    fresh = SyntheticMemoryBank(capacity=4, image_shape=(1, 2, 2))
-    fresh.load_state_dict(state)
-    assert torch.equal(fresh.images, bank.images)
-    assert torch.equal(fresh.targets, bank.targets)
-    assert int(fresh.num_stored) == int(bank.num_stored) == 4
-    assert int(fresh.write_pos) == int(bank.write_pos) == 1
-    # both continue identically
-    for b in (bank, fresh):
-        b.add(_imgs([6]), torch.tensor([6]))
-    assert _stored(fresh) == _stored(bank) == ([5, 6, 3, 4], [5, 6, 3, 4])
-    torch.manual_seed(3)
-    s1 = bank.sample(5)
-    torch.manual_seed(3)
-    s2 = fresh.sample(5)
-    assert torch.equal(s1[0], s2[0]) and torch.equal(s1[1], s2[1])
-
-
-def test_bank_state_dict_round_trip_through_torch_save(tmp_path):
-    bank = SyntheticMemoryBank(capacity=3, image_shape=(1, 2, 2))
-    bank.add(_imgs([7, 8]), torch.tensor([7, 8]))
-    path = tmp_path / 'bank.pth'
-    torch.save(bank.state_dict(), path)
-    fresh = SyntheticMemoryBank(capacity=3, image_shape=(1, 2, 2))
-    fresh.load_state_dict(torch.load(path, weights_only=True))
-    assert len(fresh) == 2 and int(fresh.write_pos) == 2
-    assert _stored(fresh) == ([7, 8, 0], [7, 8, 0])
-
-
-def test_bank_buildable_from_registry():
-    bank = MODELS.build(
-        dict(type='SyntheticMemoryBank', capacity=5, image_shape=(3, 2, 2)))
-    assert isinstance(bank, SyntheticMemoryBank)
-    assert bank.images.shape == (5, 3, 2, 2)

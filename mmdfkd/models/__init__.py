@@ -6,3 +6,4 @@ from .losses import *  # noqa: F401,F403
 from .memory import *  # noqa: F401,F403
 from .recorders import *  # noqa: F401,F403
 from .wrappers import *  # noqa: F401,F403
+from .augmentation import *  # noqa: F401,F403

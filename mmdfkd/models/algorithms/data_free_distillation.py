@@ -1,18 +1,50 @@
 """The shared data-free distillation loop."""
 from collections import defaultdict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.dist import broadcast, get_world_size
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from torch import nn
 
 from mmdfkd.registry import MODELS
 from mmdfkd.utils.checkpoint import load_teacher_weights
+from ..generators.noisy_layer import NoisyLinear
+from ..losses import BNStatisticsLoss
 from ..utils import (build_classifier, frozen_parameters, module_mode,
                      unwrap_model)
 
 SyntheticBatch = Dict[str, torch.Tensor]
+
+
+def reinitialize_module(module: nn.Module) -> None:
+    """Draw new weights for ``module`` as its construction did:
+    ``reset_parameters()`` (PyTorch's default initialisation, which also
+    resets BatchNorm running statistics and re-draws noisy layers) on every
+    submodule that has it, ``reset()`` for learnable inputs, and the
+    module's mmengine ``init_cfg`` on top when any submodule has one
+    (mmengine runs ``init_weights`` once per module, so its flags are
+    cleared first)."""
+    for submodule in module.modules():
+        if hasattr(submodule, 'reset_parameters'):
+            submodule.reset_parameters()
+    if hasattr(module, 'reset'):
+        module.reset()
+    if hasattr(module, 'init_weights') and any(
+            getattr(m, 'init_cfg', None) for m in module.modules()):
+        for submodule in module.modules():
+            if hasattr(submodule, '_is_init'):
+                submodule._is_init = False
+        module.init_weights()
+
+
+def _broadcast_from_rank0(module: nn.Module) -> None:
+    """Give every DDP rank rank 0's parameters and buffers of ``module``
+    (re-drawn weights differ per rank; DDP only syncs them at wrapping)."""
+    if get_world_size() > 1 and not getattr(module, 'rank_local', False):
+        for tensor in (*module.parameters(), *module.buffers()):
+            broadcast(tensor.data, src=0)
 
 
 @MODELS.register_module()
@@ -24,12 +56,44 @@ class DataFreeDistillation(BaseModel):
 
     One ``train_step`` runs two phases in a configurable order::
 
-        generator phase: generator_iter x generator_step()
+        generator phase: synthesis_loops x (one synthesis loop:
+                             generator_iter x generator_step())
             images = G(z, y); losses of ``generator_distiller`` on the
             teachers (and the student, frozen) -> update G
         student phase:   student_iter x student_step()
             images = sample_student_batch(); losses of ``distiller``
             -> update the student
+
+    **Schedule controls** (Fast, Fang et al. AAAI 2022; NAYER, Tran et al.
+    CVPR 2024; CMI, Fang et al. IJCAI 2021). One iteration here is one
+    "epoch" of those references (one synthesis round, then ``kd_steps``
+    student steps), so their epoch counts become iteration counts:
+
+    * ``warmup_iters``: the first iterations only synthesise (no student
+      step), and the generator losses named in ``warmup_disabled_losses``
+      (the adversarial term) are left out meanwhile. The student is left
+      untouched: if a generator loss reads it, it runs in eval mode.
+    * ``synthesis_loops`` (``warmup_synthesis_loops`` during warm-up):
+      synthesised batches per iteration (NAYER's ``g_loops`` /
+      ``gwp_loops``). With ``draw_per_synthesis_loop`` a loop takes one
+      (latents, targets) draw that all its ``generator_iter`` steps optimise
+      (a synthesised *batch*); otherwise every step draws afresh.
+    * Before each loop: the generator is re-initialised
+      (``reinit_generator_every_loop``, CMI), or only its optimiser state is
+      cleared (``reset_generator_optimizer_every_loop``, NAYER's new Adam per
+      batch), and the generator's :class:`NoisyLinear` layers are re-drawn
+      from N(0, 1) (``redraw_noisy_layers``, NAYER). After each loop the
+      running averages of momentum :class:`BNStatisticsLoss` terms take in
+      the loop's last batch statistics.
+    * ``generator_reinit_interval`` (NAYER's ``g_life``): the generator is
+      re-initialised at the start of iteration t > 0 when
+      ``t % g_life == 0`` or ``(t - warmup_iters) % g_life == 0`` (NAYER's
+      rule). :meth:`reinitialize_generator` draws new weights, clears the
+      generator optimiser's state and, with ``reset_bn_history_on_reinit``,
+      the BN-loss running averages.
+
+    The iteration counter ``train_iter`` is a buffer, so a resumed run
+    continues the schedule where its checkpoint left it.
 
     Methods change behaviour through configs (losses, weights, step counts)
     or by overriding the hook points :meth:`generator_phase`,
@@ -68,6 +132,29 @@ class DataFreeDistillation(BaseModel):
         predict_with_teacher (bool): In ``predict`` mode also run the first
             teacher and store ``teacher_pred_label`` for the ``Agreement``
             metric. Defaults to True.
+        warmup_iters (int): Iterations without student steps. Defaults to 0.
+        warmup_disabled_losses (Sequence[str]): Generator-distiller losses
+            left out during warm-up (Fast/NAYER: the adversarial term).
+        synthesis_loops (int): Synthesis loops per iteration. Defaults to 1.
+        warmup_synthesis_loops (int, optional): Synthesis loops per warm-up
+            iteration; defaults to ``synthesis_loops``.
+        draw_per_synthesis_loop (bool): One latent draw per synthesis loop,
+            shared by its ``generator_iter`` steps. Defaults to False (one
+            draw per step, as in DAFL/DFAD/ZSKT).
+        generator_reinit_interval (int, optional): NAYER's ``g_life`` in
+            iterations; None: never. Defaults to None.
+        reinit_generator_every_loop (bool): Re-initialise the generator
+            before every synthesis loop (CMI). Defaults to False.
+        reset_generator_optimizer_every_loop (bool): Clear the generator
+            optimiser's state before every synthesis loop. Defaults to False.
+        redraw_noisy_layers (bool): Re-draw the generator's noisy layers
+            before every synthesis loop. Defaults to True (a no-op for
+            generators without them).
+        reset_bn_history_on_reinit (bool): Whether a generator
+            re-initialisation also clears the running averages of momentum
+            BN-statistics losses. Defaults to False: in the Fast/NAYER code
+            they persist for the whole run, so that the pool of images kept
+            from all generators matches the teacher's statistics.
         data_preprocessor (dict, optional): Pre-processes the real
             validation images (normalisation); on synthetic batches only
             moves them to the device.
@@ -86,19 +173,41 @@ class DataFreeDistillation(BaseModel):
                  student_train_mode_in_generator_step: bool = True,
                  generator_train_mode_in_student_step: bool = True,
                  predict_with_teacher: bool = True,
+                 warmup_iters: int = 0,
+                 warmup_disabled_losses: Sequence[str] = (),
+                 synthesis_loops: int = 1,
+                 warmup_synthesis_loops: Optional[int] = None,
+                 draw_per_synthesis_loop: bool = False,
+                 generator_reinit_interval: Optional[int] = None,
+                 reinit_generator_every_loop: bool = False,
+                 reset_generator_optimizer_every_loop: bool = False,
+                 redraw_noisy_layers: bool = True,
+                 reset_bn_history_on_reinit: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if warmup_synthesis_loops is None:
+            warmup_synthesis_loops = synthesis_loops
         for name, value in (('student_iter', student_iter),
-                            ('generator_iter', generator_iter)):
+                            ('generator_iter', generator_iter),
+                            ('warmup_iters', warmup_iters),
+                            ('synthesis_loops', synthesis_loops),
+                            ('warmup_synthesis_loops',
+                             warmup_synthesis_loops)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f'{name} must be a non-negative int, got '
                                  f'{value!r}')
+        if generator_reinit_interval is not None and (
+                not isinstance(generator_reinit_interval, int)
+                or generator_reinit_interval < 1):
+            raise ValueError('generator_reinit_interval must be a positive '
+                             f'int or None, got {generator_reinit_interval!r}')
         if reuse_generator_batch and (student_train_first
-                                      or generator_iter == 0):
+                                      or generator_iter == 0
+                                      or synthesis_loops == 0):
             raise ValueError('reuse_generator_batch needs the generator phase '
                              'to run first (student_train_first=False, '
-                             'generator_iter >= 1)')
+                             'generator_iter >= 1, synthesis_loops >= 1)')
         self.architecture = build_classifier(architecture)
         self.teachers = self._build_teachers(teachers)
         self.generator = MODELS.build(generator)
@@ -107,6 +216,17 @@ class DataFreeDistillation(BaseModel):
         for dist in (self.distiller, self.generator_distiller):
             dist.prepare_from_student(self.architecture)
             dist.prepare_from_teacher(self.teachers)
+        unknown = set(warmup_disabled_losses) - set(
+            self.generator_distiller.distill_losses)
+        if unknown:
+            raise KeyError(
+                f'warmup_disabled_losses names {sorted(unknown)}, which are '
+                'not losses of generator_distiller: '
+                f'{sorted(self.generator_distiller.distill_losses)}')
+        if warmup_iters and set(warmup_disabled_losses) == set(
+                self.generator_distiller.distill_losses):
+            raise ValueError('warmup_disabled_losses disables every '
+                             'generator loss: nothing to synthesise with')
 
         self.student_iter = student_iter
         self.generator_iter = generator_iter
@@ -117,6 +237,19 @@ class DataFreeDistillation(BaseModel):
         self.generator_train_mode_in_student_step = \
             generator_train_mode_in_student_step
         self.predict_with_teacher = predict_with_teacher
+        self.warmup_iters = warmup_iters
+        self.warmup_disabled_losses = tuple(warmup_disabled_losses)
+        self.synthesis_loops = synthesis_loops
+        self.warmup_synthesis_loops = warmup_synthesis_loops
+        self.draw_per_synthesis_loop = draw_per_synthesis_loop
+        self.generator_reinit_interval = generator_reinit_interval
+        self.reinit_generator_every_loop = reinit_generator_every_loop
+        self.reset_generator_optimizer_every_loop = \
+            reset_generator_optimizer_every_loop
+        self.redraw_noisy_layers = redraw_noisy_layers
+        self.reset_bn_history_on_reinit = reset_bn_history_on_reinit
+        # iterations run so far (a buffer: resumed with the checkpoint)
+        self.register_buffer('train_iter', torch.zeros((), dtype=torch.long))
 
         # the latest synthetic batch (detached), for visualisation hooks
         self.last_synthetic_batch: Optional[torch.Tensor] = None
@@ -183,17 +316,103 @@ class DataFreeDistillation(BaseModel):
             state_dict.setdefault(f'{prefix}teachers.{key}', value)
 
     # ------------------------------------------------------------ the loop
+    # Set by CollapseGuardHook: a non-finite loss then ends the iteration
+    # (the step that produced it makes no update) and its message is left
+    # in ``last_nonfinite_loss`` for the hook to act on, instead of raised.
+    catch_nonfinite_loss = False
+    last_nonfinite_loss: Optional[str] = None
+
     def train_step(self, data: dict, optim_wrapper) -> Dict[str, torch.Tensor]:
         data = self.data_preprocessor.cast_data(data)
         self._set_draws(data)
         self.teachers.eval()
-        phases = [self.generator_phase, self.student_phase]
+        if self._generator_reinit_due():
+            self.reinitialize_generator(optim_wrapper['generator'])
+        phases = [self.generator_phase]
+        if not self.in_warmup:  # warm-up: synthesis only
+            phases.append(self.student_phase)
         if self.student_train_first:
             phases.reverse()
         log_vars: Dict[str, torch.Tensor] = {}
-        for phase in phases:
-            log_vars.update(phase(optim_wrapper))
+        try:
+            for phase in phases:
+                log_vars.update(phase(optim_wrapper))
+        except FloatingPointError as error:
+            if not self.catch_nonfinite_loss:
+                raise
+            self.last_nonfinite_loss = str(error)
+        self.train_iter.add_(1)
         return log_vars
+
+    # ---------------------------------------------------- schedule controls
+    @property
+    def in_warmup(self) -> bool:
+        """Whether the current iteration is a warm-up (synthesis-only) one."""
+        return int(self.train_iter) < self.warmup_iters
+
+    @property
+    def current_synthesis_loops(self) -> int:
+        return (self.warmup_synthesis_loops
+                if self.in_warmup else self.synthesis_loops)
+
+    def _generator_reinit_due(self) -> bool:
+        t, life = int(self.train_iter), self.generator_reinit_interval
+        return life is not None and t > 0 and (
+            t % life == 0 or (t - self.warmup_iters) % life == 0)
+
+    def reinitialize_generator(self,
+                               optim_wrapper=None,
+                               reset_bn_history: Optional[bool] = None
+                               ) -> None:
+        """Draw new generator weights as its construction did (see
+        :func:`reinitialize_module`), identical on every DDP rank, clear the
+        state of the generator's optimiser (``optim_wrapper``, if given)
+        and, if ``reset_bn_history`` (default:
+        ``reset_bn_history_on_reinit``), the running averages of the
+        momentum BN-statistics losses."""
+        generator = unwrap_model(self.generator)
+        reinitialize_module(generator)
+        _broadcast_from_rank0(generator)
+        if optim_wrapper is not None:
+            optim_wrapper.optimizer.state.clear()
+        if reset_bn_history is None:
+            reset_bn_history = self.reset_bn_history_on_reinit
+        if reset_bn_history:
+            for loss in self.bn_momentum_losses():
+                loss.reset_history()
+
+    def redraw_generator_noise(self) -> None:
+        """Re-draw every :class:`NoisyLinear` layer of the generator from
+        N(0, 1) with zero bias (NAYER), identical on every DDP rank."""
+        layers = [
+            m for m in unwrap_model(self.generator).modules()
+            if isinstance(m, NoisyLinear)
+        ]
+        for layer in layers:
+            layer.redraw()
+            _broadcast_from_rank0(layer)
+
+    def bn_momentum_losses(self) -> List[BNStatisticsLoss]:
+        """The generator losses that keep running BN statistics."""
+        return [
+            m for m in self.generator_distiller.modules()
+            if isinstance(m, BNStatisticsLoss) and m.momentum is not None
+        ]
+
+    def begin_synthesis_loop(self, optim_wrapper) -> None:
+        """Hook run before each synthesis loop (one synthesised batch)."""
+        if self.reinit_generator_every_loop:
+            self.reinitialize_generator(optim_wrapper)
+        elif self.reset_generator_optimizer_every_loop:
+            optim_wrapper.optimizer.state.clear()
+        if self.redraw_noisy_layers:
+            self.redraw_generator_noise()
+
+    def end_synthesis_loop(self) -> None:
+        """Hook run after each synthesis loop: the momentum BN losses fold
+        the loop's last batch statistics into their running averages."""
+        for loss in self.bn_momentum_losses():
+            loss.update_history()
 
     def _set_draws(self, data: dict) -> None:
         if not isinstance(data, dict) or 'latents' not in data:
@@ -222,10 +441,14 @@ class DataFreeDistillation(BaseModel):
 
     @property
     def draws_per_iteration(self) -> int:
-        """Latent draws one iteration consumes (LatentNoiseDataset's
+        """Latent draws one iteration consumes at most (LatentNoiseDataset's
         ``num_draws`` must be at least this)."""
+        per_loop = 1 if self.draw_per_synthesis_loop else self.generator_iter
         student = 0 if self.reuse_generator_batch else self.student_iter
-        return self.generator_iter + student
+        draws = self.synthesis_loops * per_loop + student
+        if self.warmup_iters:  # no student draws during warm-up
+            draws = max(draws, self.warmup_synthesis_loops * per_loop)
+        return draws
 
     @staticmethod
     def mean_log_vars(
@@ -238,13 +461,24 @@ class DataFreeDistillation(BaseModel):
         return {k: sum(v) / len(v) for k, v in merged.items()}
 
     def generator_phase(self, optim_wrapper) -> Dict[str, torch.Tensor]:
+        wrapper = optim_wrapper['generator']
+        step_logs = []
+        for _ in range(self.current_synthesis_loops):
+            self.begin_synthesis_loop(wrapper)
+            step_logs.extend(self.synthesis_loop(wrapper))
+            self.end_synthesis_loop()
+        return self.mean_log_vars(step_logs)
+
+    def synthesis_loop(self, optim_wrapper) -> List[Dict[str, torch.Tensor]]:
+        """``generator_iter`` generator steps: on one shared draw with
+        ``draw_per_synthesis_loop``, else on a fresh draw each."""
+        draw = self.next_draw() if self.draw_per_synthesis_loop else None
         step_logs = []
         for _ in range(self.generator_iter):
-            latents, targets = self.next_draw()
+            latents, targets = draw or self.next_draw()
             step_logs.append(
-                self.generator_step(latents, targets,
-                                    optim_wrapper['generator']))
-        return self.mean_log_vars(step_logs)
+                self.generator_step(latents, targets, optim_wrapper))
+        return step_logs
 
     def student_phase(self, optim_wrapper) -> Dict[str, torch.Tensor]:
         step_logs = [
@@ -275,11 +509,17 @@ class DataFreeDistillation(BaseModel):
             with dist.teacher_recorders:
                 self.forward_teachers(batch['images'])
             if dist.needs_student:
+                # warm-up leaves the student untouched: no BN-statistics
+                # updates from synthesis batches before it is trained
+                train_mode = (self.student_train_mode_in_generator_step
+                              and not self.in_warmup)
                 with frozen_parameters(student), module_mode(
-                        student, self.student_train_mode_in_generator_step), \
-                        dist.student_recorders:
+                        student, train_mode), dist.student_recorders:
                     student(batch['images'], mode='tensor')
             losses = dist.compute_distill_losses(batch)
+            if self.in_warmup:
+                for name in self.warmup_disabled_losses:
+                    losses.pop(name)
         loss, log_vars = self._parse_and_check(losses, 'generator')
         optim_wrapper.update_params(loss)
         detached = {k: v.detach() for k, v in batch.items()}
@@ -354,6 +594,6 @@ class DataFreeDistillation(BaseModel):
         if self.predict_with_teacher:
             teacher = next(iter(self.teachers.values()))
             teacher_labels = teacher(inputs, mode='tensor').argmax(dim=1)
-            for sample, label in zip(results, teacher_labels):
+            for sample, label in zip(results, teacher_labels, strict=True):
                 sample.set_field(label.view(1), 'teacher_pred_label')
         return results

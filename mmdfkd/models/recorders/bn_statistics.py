@@ -27,8 +27,12 @@ class BNStatisticsRecorder(BaseRecorder):
     one :class:`BNStatistics` per BN layer, in module order. The running
     statistics are the layer's live buffers (no copy): teachers run in eval
     mode, so they do not change. This is the
-    DeepInversion hook (Yin et al., CVPR 2020), active only while recording,
-    so it costs nothing outside the synthesis phase.
+    DeepInversion hook (Yin et al., CVPR 2020), active only while recording:
+    the algorithms enter the recorders of ``generator_distiller`` only in
+    the generator step, so the teacher forwards of the student phase compute
+    no statistics (the CMI/Fast/NAYER hooks compute them on every forward,
+    distillation included). The running averages of Fast/NAYER live in
+    :class:`BNStatisticsLoss` (``momentum``), not here.
 
     Args:
         source (str): Name of the model (e.g. a teacher key ``'tea'``) or of
@@ -55,7 +59,8 @@ class BNStatisticsRecorder(BaseRecorder):
         self._handles.append(root.register_forward_hook(self._end_forward))
 
     def _start_forward(self, module, inputs):
-        self._current = []
+        if self.recording:
+            self._current = []
 
     def _hook(self, layer, inputs, outputs):
         if not self.recording:
