@@ -67,7 +67,7 @@ if __name__ == '__main__':
         if osp.exists('README.md') else '',
         long_description_content_type='text/markdown',
         license='Apache License 2.0',
-        packages=find_packages(exclude=('configs', 'tools', 'tests')),
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
         include_package_data=True,
         package_data={'mmdfkd': ['.mim/configs/**/*', '.mim/tools/**/*']},
         python_requires='>=3.9',
