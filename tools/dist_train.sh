@@ -14,8 +14,13 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
+# If a process dies, torchrun stops the others and exits non-zero, naming
+# the failed rank and its exit code or signal; a process that hangs makes
+# the others fail after env_cfg.dist_cfg.timeout seconds (gloo/nccl
+# collective timeout). `exec` hands signals (Ctrl-C, a scheduler's kill)
+# straight to torchrun, which passes them on to the workers.
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-${PYTHON:-python} -m torch.distributed.run \
+exec ${PYTHON:-python} -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

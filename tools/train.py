@@ -9,6 +9,7 @@ import os
 import os.path as osp
 import sys
 from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -16,13 +17,25 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+from mmdfkd.engine.hooks import TrainingCollapseError  # noqa: E402
+from mmdfkd.engine.hooks.resumable_checkpoint_hook import (  # noqa: E402
+    state_dict_for_model)
+from mmdfkd.models.utils import unwrap_model  # noqa: E402
 from mmdfkd.utils import register_all_modules  # noqa: E402
-from mmdfkd.utils.config_checks import (check_config,  # noqa: E402
-                                         propagate_data_root)
+from mmdfkd.utils.checkpoint import (CheckpointError,  # noqa: E402
+                                     check_weights_fit, load_checkpoint_file)
+from mmdfkd.utils.config_checks import (ConfigError,  # noqa: E402
+                                         check_config, check_data_free_model,
+                                         check_work_dir, propagate_data_root)
+
+# Errors whose message names the cause: reported as one line, no traceback.
+USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError,
+               TrainingCollapseError)
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description='Train with mmdfkd')
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='tools/train.py', description='Train with mmdfkd')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='directory for logs, checkpoints '
                         'and image grids (default: work_dirs/<config name>)')
@@ -54,7 +67,7 @@ def parse_args():
         help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -74,6 +87,24 @@ def use_amp(cfg: Config) -> None:
         wrapper.setdefault('loss_scale', 'dynamic')
 
 
+# default hooks the Runner adds itself; `None` removes them
+RUNNER_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                        'param_scheduler', 'checkpoint')
+
+
+def drop_disabled_default_hooks(cfg: Config) -> None:
+    """Let ``default_hooks.<name>=None`` disable any default hook.
+
+    mmengine 0.10.7 accepts ``None`` only for the hooks it adds itself and
+    fails with a bare ``AssertionError`` for others, such as the
+    ``random_state`` and ``collapse_guard`` hooks of our default runtime.
+    """
+    hooks = cfg.get('default_hooks') or {}
+    for name in [k for k, v in hooks.items() if v is None]:
+        if name not in RUNNER_DEFAULT_HOOKS:
+            del hooks[name]
+
+
 def merge_args(cfg: Config, args) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -89,13 +120,38 @@ def merge_args(cfg: Config, args) -> Config:
             propagate_data_root(cfg, args.cfg_options['data_root'])
     if args.amp:
         use_amp(cfg)
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise SystemExit(f'--resume: checkpoint {args.resume} not found')
-        cfg.resume, cfg.load_from = True, args.resume
+    drop_disabled_default_hooks(cfg)
     return cfg
+
+
+def resolve_resume_checkpoint(cfg: Config, resume: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from, set as the Runner's
+    ``load_from``; None if an automatic resume finds nothing to resume.
+
+    Raises:
+        FileNotFoundError: If the given checkpoint, or the one that the
+            work directory's ``last_checkpoint`` names, does not exist.
+    """
+    if resume == 'auto':
+        marker = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(marker):
+            print(f'--resume: no {marker}, nothing to resume: training '
+                  'starts from scratch', file=sys.stderr)
+            cfg.resume, cfg.load_from = True, None
+            return None
+        with open(marker) as f:
+            path = f.read().strip()
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'--resume: {marker} names the checkpoint {path}, which does '
+                'not exist (moved or deleted?); pass --resume CHECKPOINT '
+                'to choose one')
+    else:
+        path = resume
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'--resume: checkpoint {path} not found')
+    cfg.resume, cfg.load_from = True, path
+    return path
 
 
 def init_cpu_distributed(cfg: Config) -> None:
@@ -114,16 +170,73 @@ def init_cpu_distributed(cfg: Config) -> None:
         backend='gloo', timeout=timedelta(seconds=timeout))
 
 
-def main():
-    args = parse_args()
+class CheckedRunner(Runner):
+    """mmengine's Runner, but the config is copied into the work directory
+    only once the run has passed :func:`train`'s checks (``Runner``
+    writes it while it is built), so that a run refused for a bad input
+    leaves the work directory of an earlier run as it was."""
+
+    config_dump_allowed = False
+
+    def dump_config(self) -> None:
+        if self.config_dump_allowed:
+            super().dump_config()
+
+
+def build_runner(cfg: Config) -> CheckedRunner:
+    """``Runner.from_cfg``, reporting as a :class:`ConfigError` what names
+    a wrong setting: an unknown registry type (mmengine's KeyError message
+    names it) and a ``ValueError`` of a constructor (an invalid argument,
+    e.g. an image size the generator cannot produce)."""
+    try:
+        return CheckedRunner.from_cfg(cfg)
+    except KeyError as error:
+        message = error.args[0] if error.args else ''
+        if isinstance(message, str) and ' registry' in message:
+            raise ConfigError(message) from None
+        raise
+    except ValueError as error:
+        raise ConfigError(
+            f'invalid setting while building the run: {error}') from None
+
+
+def train(args) -> None:
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     check_config(cfg)
+    check_work_dir(cfg.work_dir)
+    resume_from = None
+    if args.resume is not None:
+        resume_from = resolve_resume_checkpoint(cfg, args.resume)
+    # corrupt, truncated or code-carrying files are refused with a clear
+    # error before mmengine unpickles them (it would load them again)
+    resume_checkpoint = (load_checkpoint_file(resume_from)
+                         if resume_from else None)
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
+    check_data_free_model(runner.model, cfg.train_dataloader)
+    if resume_checkpoint is not None:
+        # mmengine's non-strict load would only warn and resume a model
+        # whose weights were partly not loaded
+        model = unwrap_model(runner.model)
+        check_weights_fit(
+            model,
+            state_dict_for_model(resume_checkpoint.get('state_dict', {}),
+                                 model), resume_from)
+        del resume_checkpoint
+    runner.config_dump_allowed = True
+    runner.dump_config()
     runner.train()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        train(args)
+    except USER_ERRORS as error:
+        raise SystemExit(f'tools/train.py: error: {error}') from None
 
 
 if __name__ == '__main__':

@@ -5,13 +5,33 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook, kill-safe: atomic writes (temp file, fsync,
+    # rename) through the 'atomic_local' file backend, `last_checkpoint`
+    # replaced atomically, old checkpoints deleted only after the new one is
+    # written, DDP-independent keys (see ResumableCheckpointHook)
     checkpoint=dict(
-        type='CheckpointHook',
+        type='ResumableCheckpointHook',
         by_epoch=False,
         interval=1000,
         max_keep_ckpts=2,
-        save_last=True),
+        save_last=True,
+        backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # every rank's python/numpy/torch RNG states in checkpoints: a resumed
+    # run continues with the random numbers of the uninterrupted one
+    random_state=dict(type='RandomStateHook'),
+    # logs the teacher's class entropy over recent synthetic batches and the
+    # student-teacher agreement on them; a NaN/Inf loss stops the run with
+    # the iteration named; below 0.3 normalised entropy (the generator makes
+    # about two classes) it warns. Configs may choose 'reinit_generator' or
+    # 'rollback' instead (see CollapseGuardHook).
+    collapse_guard=dict(
+        type='CollapseGuardHook',
+        interval=10,
+        window=10,
+        nonfinite_action='stop',
+        min_class_entropy=0.3,
+        class_entropy_action='warn'),
 )
 # image grids of the synthetic batches under <work_dir>/<time>/vis_data/
 custom_hooks = [dict(type='SyntheticImageVisualizationHook', interval=500)]

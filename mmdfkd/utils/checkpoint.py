@@ -420,40 +420,23 @@ def _wrong_class_count(model: nn.Module, key: str, checkpoint_shape,
     return None
 
 
-def load_teacher_weights(
-    model: nn.Module,
-    filename: str,
-    map_location='cpu',
-    revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )
-) -> None:
-    """Load an untrusted checkpoint into ``model``, all or nothing.
-
-    The weights are taken from ``checkpoint['state_dict']``, else
-    ``checkpoint['model']``, else the checkpoint itself when it is a plain
-    state dict. Keys and shapes are compared with ``model.state_dict()``
-    before anything is copied, so a mismatch never leaves the model
-    half-loaded.
+def check_weights_fit(model: nn.Module, state_dict: Mapping,
+                      filename: str) -> None:
+    """Check that ``state_dict`` has exactly the keys and shapes of
+    ``model.state_dict()``, before anything is copied.
 
     Args:
-        model (nn.Module): Model to load the weights into.
-        filename (str): Local path or http(s) URL, see
-            :func:`load_checkpoint_file`.
-        map_location: Passed to :func:`torch.load`. Defaults to ``'cpu'``.
-        revise_keys (Sequence[Tuple[str, str]]): ``(pattern, replacement)``
-            regex renames applied to every checkpoint key, in order.
-            Defaults to stripping a ``module.`` (DataParallel) prefix.
+        model (nn.Module): The model the weights are meant for.
+        state_dict (Mapping): The checkpoint's weights (keys already
+            revised).
+        filename (str): The checkpoint, for the message.
 
     Raises:
         CheckpointMismatchError: If keys are missing or unexpected, or
             shapes differ (a classifier head with another class count is
             reported as "wrong number of classes").
-        FileNotFoundError, CheckpointError: See :func:`load_checkpoint_file`.
     """
-    checkpoint = load_checkpoint_file(filename, map_location=map_location)
-    state_dict = _revise_keys(
-        _extract_state_dict(checkpoint, filename), revise_keys, filename)
     model_state = model.state_dict()
-
     missing = [key for key in model_state if key not in state_dict]
     unexpected = [key for key in state_dict if key not in model_state]
     shape_mismatches = []
@@ -489,4 +472,39 @@ def load_teacher_weights(
         raise CheckpointMismatchError(
             f'Checkpoint {filename} does not fit {type(model).__name__}:\n  ' +
             '\n  '.join(problems))
+
+
+def load_teacher_weights(
+    model: nn.Module,
+    filename: str,
+    map_location='cpu',
+    revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )
+) -> None:
+    """Load an untrusted checkpoint into ``model``, all or nothing.
+
+    The weights are taken from ``checkpoint['state_dict']``, else
+    ``checkpoint['model']``, else the checkpoint itself when it is a plain
+    state dict. Keys and shapes are compared with ``model.state_dict()``
+    before anything is copied (:func:`check_weights_fit`), so a mismatch
+    never leaves the model half-loaded.
+
+    Args:
+        model (nn.Module): Model to load the weights into.
+        filename (str): Local path or http(s) URL, see
+            :func:`load_checkpoint_file`.
+        map_location: Passed to :func:`torch.load`. Defaults to ``'cpu'``.
+        revise_keys (Sequence[Tuple[str, str]]): ``(pattern, replacement)``
+            regex renames applied to every checkpoint key, in order.
+            Defaults to stripping a ``module.`` (DataParallel) prefix.
+
+    Raises:
+        CheckpointMismatchError: If keys are missing or unexpected, or
+            shapes differ (a classifier head with another class count is
+            reported as "wrong number of classes").
+        FileNotFoundError, CheckpointError: See :func:`load_checkpoint_file`.
+    """
+    checkpoint = load_checkpoint_file(filename, map_location=map_location)
+    state_dict = _revise_keys(
+        _extract_state_dict(checkpoint, filename), revise_keys, filename)
+    check_weights_fit(model, state_dict, filename)
     model.load_state_dict(state_dict, strict=True)
