@@ -16,6 +16,8 @@ CONFIGS = {
     'zskt': 'configs/zskt/zskt_lenet5_lenet5half_1xb128_fashionmnist.py',
     'deepinv':
     'configs/deepinv/deepinv_adi_lenet5_lenet5half_1xb256_fashionmnist.py',
+    'ta_dfkd':
+    'configs/ta_dfkd/ta_dfkd_lenet5_lenet5half_1xb256_fashionmnist.py',
 }
 # tiny batches and step counts; a 256-image slice of the test set
 TINY = {
@@ -27,6 +29,8 @@ TINY = {
     'deepinv': ['train_dataloader.batch_size=16',
                 'model.generator.batch_size=16', 'model.generator_iter=3',
                 'model.student_iter=2'],
+    'ta_dfkd': ['train_dataloader.batch_size=16', 'model.student_iter=2',
+                'train_dataloader.dataset.num_draws=3'],
 }
 
 
