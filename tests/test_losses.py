@@ -13,6 +13,9 @@ from mmdfkd.models.losses import (ActivationLoss, ATLoss, BNStatisticsLoss,
                                   ImageL2NormLoss, InformationEntropyLoss,
                                   JSDivergence, KLDivergence, L1Loss,
                                   OnehotLikeLoss, TotalVariationLoss)
+from mmdfkd.models.losses import (AgreementMaskedKLDivergence,
+                                  InstanceContrastiveLoss,
+                                  SelfPacedDistillationLoss)
 from mmdfkd.models.recorders import BNStatistics
 from mmdfkd.registry import MODELS
 from mmdfkd.utils import register_all_modules
@@ -463,6 +466,11 @@ def _inputs(name):
             t_feature=torch.randn(2, 3, 4, 4, dtype=torch.float64)),
         'TotalVariationLoss': dict(images=_t([[IMG]])),
         'ImageL2NormLoss': dict(images=_t([[IMG]])),
+        'AgreementMaskedKLDivergence': logits,
+        'SelfPacedDistillationLoss': logits,
+        'InstanceContrastiveLoss': dict(
+            anchors=_t([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+            keys=_t([[1.0, 0.2], [0.3, 1.0], [-1.0, 1.0]])),
     }[name]
 
 
@@ -477,6 +485,11 @@ ALL_LOSSES = {
     'ATLoss': ATLoss,
     'TotalVariationLoss': TotalVariationLoss,
     'ImageL2NormLoss': ImageL2NormLoss,
+    # hand values: tests/test_dfq_cudfkd.py
+    'AgreementMaskedKLDivergence': AgreementMaskedKLDivergence,
+    'SelfPacedDistillationLoss': SelfPacedDistillationLoss,
+    # hand value: tests/test_cmi.py
+    'InstanceContrastiveLoss': InstanceContrastiveLoss,
 }
 
 

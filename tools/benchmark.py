@@ -65,6 +65,9 @@ from mmdfkd.registry import MODELS
 from mmdfkd.utils import register_all_modules
 from mmdfkd.utils.config_checks import check_config, propagate_data_root
 
+# switches of DataFreeDistillation that change how, not what, it computes;
+# the plain loop runs without them (float32, NCHW, eager)
+SPEED_SWITCHES = ('channels_last', 'autocast_dtype', 'compile_networks')
 # losses of one mmdfkd iteration and of the plain loop agree to this
 # (both run the same operations in the same order, so they are usually
 # bit-identical; the slack covers kernels that are not)
@@ -179,6 +182,23 @@ def build_training(cfg: Config, device: torch.device):
 def train_batches(cfg: Config) -> Iterator[dict]:
     seed = (cfg.get('randomness') or {}).get('seed')
     return iter(Runner.build_dataloader(cfg.train_dataloader, seed=seed))
+
+
+def speed_switches(cfg: Config) -> dict:
+    """The speed switches the config turns on."""
+    return {k: cfg.model[k] for k in SPEED_SWITCHES if cfg.model.get(k)}
+
+
+def without_speed_switches(cfg: Config) -> Config:
+    """``cfg`` with the speed switches off. The plain loop checks its losses
+    against this: a switch changes results only within its tolerance
+    (tests/test_speed_switches.py), and after two steps of Adam even a
+    rounding difference moves some weights by up to twice the learning
+    rate, so exact agreement is only asked of the float32 run."""
+    cfg = copy.deepcopy(cfg)
+    for key in SPEED_SWITCHES:
+        cfg.model.pop(key, None)
+    return cfg
 
 
 def draws_per_iteration(model, batch: dict) -> int:
@@ -505,7 +525,8 @@ def compare_plain(cfg: Config, model, optim_wrapper, batches, args,
     processes of a shared machine hold the cores (with one thread it is the
     compute time of the loop itself).
     """
-    check = check_plain_losses(cfg, device)
+    check = check_plain_losses(without_speed_switches(cfg), device)
+    check['speed_switches_off'] = sorted(speed_switches(cfg))
     if not check['equal']:
         raise SystemExit('--compare-plain: the plain loop does not compute '
                          'the same losses as mmdfkd:\n  ' +
@@ -620,6 +641,7 @@ def benchmark(args) -> dict:
             'iters': args.iters,
             'warmup': args.warmup,
             'random_teacher': args.random_teacher,
+            'speed_switches': speed_switches(cfg),
             'batch_size': batch_size,
             'draws_per_iteration': draws,
             'images_per_iteration': draws * batch_size,
@@ -648,7 +670,8 @@ def format_report(r: dict) -> str:
         f"{r['torch']}; batch {r['batch_size']} x "
         f"{r['draws_per_iteration']} generated batch(es) per iteration; "
         f"{r['iters']} iterations after {r['warmup']} warm-up"
-        + (' (random teacher)' if r['random_teacher'] else ''),
+        + (' (random teacher)' if r['random_teacher'] else '')
+        + ''.join(f'; {k}={v}' for k, v in r['speed_switches'].items()),
         '',
         f"| {'metric':<40} | {'value':>10} |",
         f"|{'-' * 42}|{'-' * 12}|",
@@ -716,6 +739,10 @@ def format_report(r: dict) -> str:
             f"{check['max_loss_diff']:.2g}; weights and BN statistics max "
             f"|diff| {check['max_state_diff']:.2g})"),
         ]
+        if check['speed_switches_off']:
+            lines.append('(loss check with the speed switches off: '
+                         f"{', '.join(check['speed_switches_off'])}; the "
+                         'timed mmdfkd run has them on)')
     return '\n'.join(lines)
 
 

@@ -49,7 +49,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='automatic mixed precision (AmpOptimWrapper; needs CUDA)')
+        help='mixed precision: float16 AmpOptimWrapper on CUDA; on CPU '
+        'bfloat16 autocast of the data-free algorithms')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -74,11 +75,26 @@ def parse_args(argv=None):
 
 
 def use_amp(cfg: Config) -> None:
-    """Turn every optimiser wrapper into an AmpOptimWrapper."""
+    """Mixed precision. With CUDA every optimiser wrapper becomes mmengine's
+    AmpOptimWrapper (float16 with dynamic loss scaling). mmengine refuses it
+    without an accelerator, so on CPU a data-free algorithm autocasts its
+    training forward passes to bfloat16 instead (``model.autocast_dtype``;
+    bfloat16 needs no loss scaling)."""
     if not torch.cuda.is_available():
-        raise SystemExit(
-            '--amp: mmengine\'s AmpOptimWrapper needs a CUDA (or NPU/MLU) '
-            'device and none is available; run without --amp on CPU.')
+        from mmdfkd.models.algorithms import DataFreeDistillation
+        from mmdfkd.registry import MODELS
+        model_type = cfg.model.get('type')
+        model_cls = (model_type if isinstance(model_type, type) else
+                     MODELS.get(model_type) if model_type else None)
+        if not (isinstance(model_cls, type)
+                and issubclass(model_cls, DataFreeDistillation)):
+            raise SystemExit(
+                '--amp: without CUDA, mixed precision is the bfloat16 '
+                'autocast of the data-free algorithms (model.autocast_dtype)'
+                f', and {model_type!r} is not one; run it without --amp on '
+                'CPU.')
+        cfg.model['autocast_dtype'] = 'bfloat16'
+        return
     optim = cfg.optim_wrapper
     wrappers = ([v for k, v in optim.items() if k != 'constructor']
                 if 'constructor' in optim else [optim])

@@ -420,6 +420,18 @@ def _wrong_class_count(model: nn.Module, key: str, checkpoint_shape,
     return None
 
 
+def _lazily_created_keys(model: nn.Module, keys: Iterable[str]) -> set:
+    """The keys a submodule registers only when it loads them: those under
+    one of its ``lazy_state_prefixes`` (e.g. the running averages of
+    :class:`BNStatisticsLoss`, created on first use, so that a freshly built
+    model does not have them yet)."""
+    prefixes = tuple(
+        f'{name}.{prefix}' if name else prefix
+        for name, module in model.named_modules()
+        for prefix in getattr(module, 'lazy_state_prefixes', ()))
+    return {key for key in keys if prefixes and key.startswith(prefixes)}
+
+
 def check_weights_fit(model: nn.Module, state_dict: Mapping,
                       filename: str) -> None:
     """Check that ``state_dict`` has exactly the keys and shapes of
@@ -438,7 +450,10 @@ def check_weights_fit(model: nn.Module, state_dict: Mapping,
     """
     model_state = model.state_dict()
     missing = [key for key in model_state if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in model_state]
+    lazy = _lazily_created_keys(model, state_dict)
+    unexpected = [
+        key for key in state_dict if key not in model_state and key not in lazy
+    ]
     shape_mismatches = []
     wrong_class_counts = []
     for key, model_value in model_state.items():

@@ -1,6 +1,7 @@
 """The shared data-free distillation loop."""
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmengine.dist import broadcast, get_world_size
@@ -16,6 +17,33 @@ from ..utils import (build_classifier, frozen_parameters, module_mode,
                      unwrap_model)
 
 SyntheticBatch = Dict[str, torch.Tensor]
+
+
+class TeacherRecords(NamedTuple):
+    """The student distiller's teacher records from the teacher forward of
+    a generator step, kept for a student step on the same batch (DAFL).
+
+    They are reused only for the very tensor ``images`` (the detached
+    batch), unchanged since (``version``: its in-place version counter)
+    and under the same autocast state: an augmented, re-sampled or
+    modified batch runs the teachers again.
+    """
+    images: torch.Tensor
+    version: int
+    autocast: tuple
+    records: dict[str, list[Any]]
+
+
+def autocast_state(device_type: str) -> tuple:
+    """(enabled, dtype) of ``torch.autocast`` on ``device_type`` here."""
+    if not torch.is_autocast_enabled(device_type):
+        return (False, None)
+    return (True, torch.get_autocast_dtype(device_type))
+
+
+def _compile_probe(x: torch.Tensor) -> torch.Tensor:
+    """A function for checking that a torch.compile backend works."""
+    return x * 2 + 1
 
 
 def reinitialize_module(module: nn.Module) -> None:
@@ -155,6 +183,23 @@ class DataFreeDistillation(BaseModel):
             BN-statistics losses. Defaults to False: in the Fast/NAYER code
             they persist for the whole run, so that the pool of images kept
             from all generators matches the teacher's statistics.
+        channels_last (bool): Store the 4-D weights of the student, the
+            teachers and the generator in channels-last (NHWC) memory
+            format, so that their convolutions run in it. A speed switch
+            (results agree with float32 NCHW to float rounding). Defaults to
+            False.
+        autocast_dtype (str, optional): ``'bfloat16'``: run the training
+            forward passes (generator, teachers, student and losses) under
+            ``torch.autocast`` on the model's device; backward passes and
+            optimiser steps stay float32 and, unlike float16, bfloat16
+            needs no loss scaling. Synthetic batches are stored in float32.
+            ``tools/train.py --amp`` sets it on CPU. Defaults to None
+            (float32).
+        compile_networks (bool | dict): Compile the student, the teachers
+            and the generator with ``torch.compile`` (in place, by
+            ``nn.Module.compile``: parameter names and checkpoints do not
+            change); a dict is passed on as its keyword arguments, e.g.
+            ``dict(backend='inductor', dynamic=False)``. Defaults to False.
         data_preprocessor (dict, optional): Pre-processes the real
             validation images (normalisation); on synthetic batches only
             moves them to the device.
@@ -183,6 +228,9 @@ class DataFreeDistillation(BaseModel):
                  reset_generator_optimizer_every_loop: bool = False,
                  redraw_noisy_layers: bool = True,
                  reset_bn_history_on_reinit: bool = False,
+                 channels_last: bool = False,
+                 autocast_dtype: str | None = None,
+                 compile_networks: bool | dict = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -216,6 +264,8 @@ class DataFreeDistillation(BaseModel):
         for dist in (self.distiller, self.generator_distiller):
             dist.prepare_from_student(self.architecture)
             dist.prepare_from_teacher(self.teachers)
+        self.autocast_dtype = self._check_autocast_dtype(autocast_dtype)
+        self._apply_speed_switches(channels_last, compile_networks)
         unknown = set(warmup_disabled_losses) - set(
             self.generator_distiller.distill_losses)
         if unknown:
@@ -256,6 +306,7 @@ class DataFreeDistillation(BaseModel):
         self._draws: Tuple[torch.Tensor, torch.Tensor] = None
         self._next_draw = 0
         self._last_generated: Optional[SyntheticBatch] = None
+        self._teacher_records: TeacherRecords | None = None
 
         self._register_state_dict_hook(self._drop_teachers_from_state_dict)
         self._register_load_state_dict_pre_hook(
@@ -287,6 +338,60 @@ class DataFreeDistillation(BaseModel):
             teacher.eval()
             built[name] = teacher
         return built
+
+    @staticmethod
+    def _check_autocast_dtype(name: str | None) -> torch.dtype | None:
+        if name is None:
+            return None
+        if name != 'bfloat16':
+            raise ValueError(
+                f'autocast_dtype must be None or \'bfloat16\', got {name!r}'
+                '; float16 needs loss scaling: use mmengine\'s '
+                'AmpOptimWrapper (tools/train.py --amp on CUDA)')
+        return torch.bfloat16
+
+    def _apply_speed_switches(self, channels_last: bool,
+                              compile_networks: bool | dict) -> None:
+        """channels_last weights and ``torch.compile``, after the recorders'
+        hooks are in place (compiled code runs them)."""
+        networks = [self.architecture, self.generator,
+                    *self.teachers.values()]
+        if channels_last:
+            for network in networks:
+                network.to(memory_format=torch.channels_last)
+        if compile_networks is False:
+            return
+        if compile_networks is True:
+            compile_networks = {}
+        if not isinstance(compile_networks, dict):
+            raise TypeError('compile_networks must be a bool or a dict of '
+                            'torch.compile arguments, got '
+                            f'{compile_networks!r}')
+        try:  # a backend that cannot run here fails now, with the reason
+            torch.compile(_compile_probe, **compile_networks)(torch.ones(2))
+        except Exception as error:
+            raise RuntimeError(
+                f'compile_networks={compile_networks!r}: torch.compile does '
+                f'not work here ({type(error).__name__}: {error}). Its '
+                'default backend, inductor, needs a C++ compiler on CPU (and '
+                'triton on CUDA); pick another backend, e.g. '
+                "compile_networks=dict(backend='aot_eager'), or set "
+                'compile_networks=False') from error
+        for network in networks:
+            network.compile(**compile_networks)
+
+    def training_autocast(self):
+        """The autocast context of the training forward passes
+        (``autocast_dtype``), or a no-op."""
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.train_iter.device.type,
+                              dtype=self.autocast_dtype)
+
+    def _stored_precision(self, images: torch.Tensor) -> torch.Tensor:
+        # synthetic batches stay float32 under autocast (memory banks and
+        # hooks use them outside it); the networks cast them again
+        return images if self.autocast_dtype is None else images.float()
 
     @property
     def student(self) -> nn.Module:
@@ -489,6 +594,9 @@ class DataFreeDistillation(BaseModel):
         return self.mean_log_vars(step_logs)
 
     def forward_teachers(self, images: torch.Tensor) -> None:
+        """Run every teacher on ``images`` (their recorders capture what the
+        losses need). Must depend on ``images`` only: a student step on a
+        generator step's batch reuses the records of that step's call."""
         for teacher in self.teachers.values():
             teacher(images, mode='tensor')
 
@@ -502,12 +610,18 @@ class DataFreeDistillation(BaseModel):
         """One update of the generator (or of learnable inputs)."""
         dist = self.generator_distiller
         student = unwrap_model(self.architecture)
-        with optim_wrapper.optim_context(self.generator):
-            images = self.generate(latents, targets)
+        with optim_wrapper.optim_context(
+                self.generator), self.training_autocast():
+            images = self._stored_precision(self.generate(latents, targets))
             batch = self.select_samples(
                 dict(images=images, targets=targets, latents=latents))
-            with dist.teacher_recorders:
+            # a student step on this batch (reuse_generator_batch) needs the
+            # same teacher outputs: record them for its distiller as well
+            student_records = (self.distiller.teacher_recorders
+                               if self.reuse_generator_batch else nullcontext())
+            with dist.teacher_recorders, student_records:
                 self.forward_teachers(batch['images'])
+            teacher_autocast = autocast_state(batch['images'].device.type)
             if dist.needs_student:
                 # warm-up leaves the student untouched: no BN-statistics
                 # updates from synthesis batches before it is trained
@@ -524,6 +638,11 @@ class DataFreeDistillation(BaseModel):
         optim_wrapper.update_params(loss)
         detached = {k: v.detach() for k, v in batch.items()}
         self._last_generated = detached
+        if self.reuse_generator_batch:
+            images = detached['images']
+            self._teacher_records = TeacherRecords(
+                images, images._version, teacher_autocast,
+                self.distiller.detach_teacher_records())
         self.last_synthetic_batch = detached['images']
         self.update_memory(detached)
         return log_vars
@@ -535,9 +654,9 @@ class DataFreeDistillation(BaseModel):
             return self._last_generated
         latents, targets = self.next_draw()
         generator = unwrap_model(self.generator)
-        with torch.no_grad(), module_mode(
+        with torch.no_grad(), self.training_autocast(), module_mode(
                 generator, self.generator_train_mode_in_student_step):
-            images = generator(latents, targets)
+            images = self._stored_precision(generator(latents, targets))
         batch = self.select_samples(
             dict(images=images, targets=targets, latents=latents))
         self.last_synthetic_batch = batch['images']
@@ -546,15 +665,32 @@ class DataFreeDistillation(BaseModel):
     def student_step(self, batch: SyntheticBatch,
                      optim_wrapper) -> Dict[str, torch.Tensor]:
         """One distillation step of the student on ``batch``."""
-        with optim_wrapper.optim_context(self.architecture):
-            with torch.no_grad(), self.distiller.teacher_recorders:
-                self.forward_teachers(batch['images'])
+        with optim_wrapper.optim_context(
+                self.architecture), self.training_autocast():
+            if not self.reuse_teacher_records(batch['images']):
+                with torch.no_grad(), self.distiller.teacher_recorders:
+                    self.forward_teachers(batch['images'])
             with self.distiller.student_recorders:
                 self.architecture(batch['images'], mode='tensor')
             losses = self.distiller.compute_distill_losses(batch)
         loss, log_vars = self._parse_and_check(losses, 'student')
         optim_wrapper.update_params(loss)
         return log_vars
+
+    def reuse_teacher_records(self, images: torch.Tensor) -> bool:
+        """Load the distiller's teacher records of the generator step that
+        produced ``images`` (the teachers are frozen and in eval mode, so a
+        second forward would return the same numbers) and return True; or
+        return False if ``images`` are not that step's batch as it was
+        recorded (other tensor, modified in place, other autocast state),
+        and the teachers must run."""
+        cached = self._teacher_records
+        if (cached is None or images is not cached.images
+                or images._version != cached.version
+                or autocast_state(images.device.type) != cached.autocast):
+            return False
+        self.distiller.load_teacher_records(cached.records)
+        return True
 
     def select_samples(self, batch: SyntheticBatch) -> SyntheticBatch:
         """Hook: filter a synthetic batch (e.g. TA-DFKD's teacher-based

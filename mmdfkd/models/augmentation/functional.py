@@ -3,6 +3,7 @@
 Every random parameter is drawn once per image. Images are expected in
 [0, 1] for the colour operations (as torchvision and kornia assume).
 """
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -129,3 +130,76 @@ def adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     hsv = rgb_to_hsv(images)
     hue = (hsv[:, 0] + shift[:, None, None]) % 1.0
     return hsv_to_rgb(torch.stack([hue, hsv[:, 1], hsv[:, 2]], dim=1))
+
+
+def draw_resized_crop_boxes(n: int, height: int, width: int,
+                            scale: Sequence[float], ratio: Sequence[float],
+                            generator: Optional[torch.Generator],
+                            device: torch.device,
+                            attempts: int = 10) -> torch.Tensor:
+    """Crop boxes of torchvision's ``RandomResizedCrop.get_params``, one
+    per image, vectorised: up to ``attempts`` draws of an area fraction
+    s ~ U(scale) and a log aspect ratio ~ U(log ratio) give w = round(
+    sqrt(s H W r)), h = round(sqrt(s H W / r)); the first draw that fits in
+    the image wins, offsets are uniform over the positions that fit. Images
+    without a fitting draw get torchvision's fallback, the largest centred
+    crop with the ratio clamped to ``ratio``.
+
+    Returns:
+        Tensor: (n, 4) long boxes (y0, x0, h, w).
+    """
+    area = float(height * width)
+    s = draw_uniform((n, attempts), scale[0], scale[1], generator, device)
+    log_r = draw_uniform((n, attempts), math.log(ratio[0]),
+                         math.log(ratio[1]), generator, device)
+    r = torch.exp(log_r)
+    w = torch.round(torch.sqrt(area * s * r)).long()
+    h = torch.round(torch.sqrt(area * s / r)).long()
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    # index of the first fitting attempt (argmax returns the first max)
+    first = fits.long().argmax(dim=1, keepdim=True)
+    w = w.gather(1, first)[:, 0]
+    h = h.gather(1, first)[:, 0]
+    found = fits.any(dim=1)
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        fallback_w, fallback_h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        fallback_w, fallback_h = int(round(height * max(ratio))), height
+    else:
+        fallback_w, fallback_h = width, height
+    w = torch.where(found, w, torch.full_like(w, fallback_w))
+    h = torch.where(found, h, torch.full_like(h, fallback_h))
+    y0 = draw_integers((n, ), height - h, generator, device)
+    x0 = draw_integers((n, ), width - w, generator, device)
+    centred = ~found
+    y0 = torch.where(centred, (height - h) // 2, y0)
+    x0 = torch.where(centred, (width - w) // 2, x0)
+    return torch.stack([y0, x0, h, w], dim=1)
+
+
+def resized_crop(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Crop box (y0, x0, h, w) of image i and resize it bilinearly back to
+    the input size, exactly as ``F.interpolate(crop, (H, W),
+    mode='bilinear', align_corners=False)`` would, for every image at once
+    (one sampling grid per image). Gradients flow to the input pixels."""
+    n, _, height, width = images.shape
+    boxes = boxes.to(images.dtype)
+
+    def source_coords(start, length, size):
+        # output pixel j samples start + (j + 0.5) * length / size - 0.5,
+        # clamped to the crop's pixel centres (interpolate's edge rule),
+        # in grid_sample's [-1, 1] coordinates of the whole image
+        j = torch.arange(size, dtype=images.dtype, device=images.device)
+        src = start[:, None] + (j + 0.5) * length[:, None] / size - 0.5
+        src = torch.maximum(
+            torch.minimum(src, (start + length - 1)[:, None]),
+            start[:, None])
+        return (2 * src + 1) / size - 1
+
+    ys = source_coords(boxes[:, 0], boxes[:, 2], height)
+    xs = source_coords(boxes[:, 1], boxes[:, 3], width)
+    grid = torch.stack([xs[:, None, :].expand(n, height, width),
+                        ys[:, :, None].expand(n, height, width)], dim=-1)
+    return F.grid_sample(images, grid, mode='bilinear',
+                         padding_mode='border', align_corners=False)

@@ -23,6 +23,11 @@ class SynthesisAugmentation(nn.Module):
 
     1. Random crop with padding: pad by ``crop_padding`` pixels, crop the
        original size at an offset ~ U{0..2p}^2 per image.
+       Or/and a random resized crop (``resized_crop``, kornia's and
+       torchvision's ``RandomResizedCrop``): a box of area fraction
+       s ~ U(scale) and aspect ratio r with log r ~ U(log ratio) per image,
+       resized bilinearly back to the input size (CMI's "local view":
+       scale (0.25, 1)).
     2. Horizontal flip with probability 1/2 per image (``flip``).
     3. Colour jitter (``color_jitter``), applied to each image with
        probability ``prob``, with factors drawn per image as in torchvision:
@@ -44,6 +49,11 @@ class SynthesisAugmentation(nn.Module):
             ``'replicate'``. Defaults to 'constant' (kornia's).
         padding_value (float): Fill value of constant padding. Defaults to 0.
         flip (bool): Random horizontal flips. Defaults to True.
+        resized_crop (dict, optional): ``dict(scale=(lo, hi), ratio=(lo,
+            hi))`` of a random resized crop applied after the padded crop
+            (set ``crop_padding=0`` for the crop alone); missing keys take
+            torchvision's defaults, scale (0.08, 1) and ratio (3/4, 4/3).
+            Defaults to None (no resized crop).
         color_jitter (dict, optional): ``dict(brightness=B, contrast=C,
             saturation=S, hue=H, prob=p)`` (missing keys: 0, prob 1).
             Defaults to None (no jitter). CPNet: 0.1 each, prob 0.4.
@@ -57,6 +67,7 @@ class SynthesisAugmentation(nn.Module):
                  padding_mode: str = 'constant',
                  padding_value: float = 0.0,
                  flip: bool = True,
+                 resized_crop: Optional[dict] = None,
                  color_jitter: Optional[dict] = None,
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None) -> None:
@@ -72,6 +83,7 @@ class SynthesisAugmentation(nn.Module):
         self.padding_mode = padding_mode
         self.padding_value = padding_value
         self.flip = flip
+        self.resized_crop = self._check_resized_crop(resized_crop)
         self.color_jitter = self._check_jitter(color_jitter)
         if mean is not None:
             self.register_buffer(
@@ -82,6 +94,22 @@ class SynthesisAugmentation(nn.Module):
                     1, -1, 1, 1), persistent=False)
         else:
             self.mean = self.std = None
+
+    @staticmethod
+    def _check_resized_crop(cfg: Optional[dict]) -> Optional[dict]:
+        if cfg is None:
+            return None
+        unknown = set(cfg) - {'scale', 'ratio'}
+        if unknown:
+            raise KeyError(f'unknown resized_crop keys {sorted(unknown)}; '
+                           "allowed: ('scale', 'ratio')")
+        cfg = {'scale': (0.08, 1.0), 'ratio': (3 / 4, 4 / 3), **cfg}
+        (s_lo, s_hi), (r_lo, r_hi) = cfg['scale'], cfg['ratio']
+        if not (0 < s_lo <= s_hi <= 1 and 0 < r_lo <= r_hi):
+            raise ValueError('resized_crop needs 0 < scale[0] <= scale[1] <= '
+                             '1 and 0 < ratio[0] <= ratio[1], got '
+                             f"scale {cfg['scale']}, ratio {cfg['ratio']}")
+        return cfg
 
     @staticmethod
     def _check_jitter(cfg: Optional[dict]) -> Optional[dict]:
@@ -113,6 +141,11 @@ class SynthesisAugmentation(nn.Module):
             x = AF.random_crop_with_padding(x, *offsets, self.crop_padding,
                                             self.padding_mode,
                                             self.padding_value)
+        if self.resized_crop is not None:
+            boxes = AF.draw_resized_crop_boxes(
+                n, x.shape[2], x.shape[3], self.resized_crop['scale'],
+                self.resized_crop['ratio'], generator, device)
+            x = AF.resized_crop(x, boxes)
         if self.flip:
             flips = AF.draw_uniform((n, ), 0, 1, generator, device) < 0.5
             x = AF.horizontal_flip(x, flips)

@@ -8,6 +8,20 @@ from mmdfkd.registry import MODELS
 from ..recorders import RecorderManager
 
 
+def detach_record(record: Any) -> Any:
+    """``record`` with every tensor in it detached (tensors, and tuples,
+    named tuples, lists and dicts of them)."""
+    if isinstance(record, torch.Tensor):
+        return record.detach()
+    if isinstance(record, tuple) and hasattr(record, '_fields'):
+        return type(record)(*(detach_record(r) for r in record))
+    if isinstance(record, (list, tuple)):
+        return type(record)(detach_record(r) for r in record)
+    if isinstance(record, dict):
+        return {k: detach_record(v) for k, v in record.items()}
+    return record
+
+
 @MODELS.register_module()
 class ConfigurableDistiller(BaseModule):
     """Compute a set of weighted losses from recorded tensors.
@@ -87,6 +101,31 @@ class ConfigurableDistiller(BaseModule):
 
     def prepare_from_teacher(self, teachers: nn.Module) -> None:
         self.teacher_recorders.prepare_from_model(teachers)
+
+    def detach_teacher_records(self) -> dict[str, list[Any]]:
+        """Detach the teacher recorders' records in place and return them by
+        recorder name, for :meth:`load_teacher_records`.
+
+        A generator step records the teachers with gradients flowing to the
+        generator; detached, the same records can feed a student step on
+        the same images without a second teacher forward.
+        """
+        records = {}
+        for name, recorder in self.teacher_recorders.recorders.items():
+            recorder.data_buffer = [
+                detach_record(r) for r in recorder.data_buffer
+            ]
+            records[name] = recorder.data_buffer
+        return records
+
+    def load_teacher_records(self, records: Mapping[str, list[Any]]) -> None:
+        """Set the teacher recorders' records as if the teachers had just run
+        (``records`` from :meth:`detach_teacher_records`)."""
+        for name, recorder in self.teacher_recorders.recorders.items():
+            if name not in records:
+                raise KeyError(f'no records for teacher recorder {name!r}; '
+                               f'records hold {sorted(records)}')
+            recorder.data_buffer = list(records[name])
 
     def _get_input(self, source: Mapping, batch: Mapping[str, Any]) -> Any:
         if 'from_data' in source:

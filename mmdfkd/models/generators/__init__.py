@@ -1,9 +1,10 @@
 from .dafl_generator import DAFLGenerator
+from .label_embeddings import orthogonal_label_embeddings
 from .learnable_images import LearnableImages
+from .noisy_layer import NoisyLinear
+from .noisy_layer_generator import NoisyLayerGenerator, load_label_embeddings
 
-__all__ = ['DAFLGenerator', 'LearnableImages']
-from .noisy_layer import NoisyLinear  # noqa: E402
-from .noisy_layer_generator import (NoisyLayerGenerator,  # noqa: E402
-                                    load_label_embeddings)
-
-__all__ += ['NoisyLinear', 'NoisyLayerGenerator', 'load_label_embeddings']
+__all__ = [
+    'DAFLGenerator', 'LearnableImages', 'NoisyLinear', 'NoisyLayerGenerator',
+    'load_label_embeddings', 'orthogonal_label_embeddings'
+]

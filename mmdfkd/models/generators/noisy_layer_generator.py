@@ -8,11 +8,12 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmdfkd.registry import MODELS
+from .label_embeddings import build_label_embeddings
 from .noisy_layer import NoisyLinear
 
 
 def load_label_embeddings(
-        source: Union[str, torch.Tensor, np.ndarray, Sequence]
+        source: Union[str, dict, torch.Tensor, np.ndarray, Sequence]
 ) -> torch.Tensor:
     """Read a (num_classes, dim) table of label embeddings.
 
@@ -25,8 +26,13 @@ def load_label_embeddings(
       other Python object is refused.
     * ``.npy``: a float array (C, E) (no pickle allowed).
 
-    Row c is the embedding of class c.
+    or a spec of a table built without any text model,
+    ``dict(type='orthogonal', num_classes=C, dim=E, seed=S)`` (see
+    :func:`orthogonal_label_embeddings`). Row c is the embedding of
+    class c.
     """
+    if isinstance(source, dict):
+        return build_label_embeddings(source)
     if isinstance(source, str):
         if not osp.isfile(source):
             raise FileNotFoundError(f'label embedding file {source} not found')

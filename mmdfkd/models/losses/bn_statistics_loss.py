@@ -53,6 +53,10 @@ class BNStatisticsLoss(nn.Module):
             per-batch loss. Defaults to None.
     """
 
+    # the history buffers are registered on first use (their shapes are the
+    # teacher's BN widths): checkpoint checks accept them on a fresh model
+    lazy_state_prefixes = ('history_', )
+
     def __init__(self,
                  loss_weight: float = 1.0,
                  momentum: Optional[float] = None) -> None:

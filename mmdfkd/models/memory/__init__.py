@@ -1,4 +1,5 @@
 from .disk_shard_storage import DiskShardStorage
+from .instance_feature_bank import InstanceFeatureBank
 from .synthetic_memory_bank import SyntheticMemoryBank
 
-__all__ = ['DiskShardStorage', 'SyntheticMemoryBank']
+__all__ = ['DiskShardStorage', 'InstanceFeatureBank', 'SyntheticMemoryBank']

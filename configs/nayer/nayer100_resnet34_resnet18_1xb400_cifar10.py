@@ -1,0 +1,32 @@
+# NAYER-100 (Tran et al., CVPR 2024) on CIFAR-10, ResNet-34 -> ResNet-18:
+# scripts/nayer_100.sh (30 generator steps per batch of 400; the recipe is
+# ../_base_/algorithms/nayer.py). Label embeddings: all-MiniLM-L6-v2
+# features of "a image of {class}" (CLIP ViT-B/32 in the paper, see
+# README.md). The bank (160,000 images, 0.98 GB of float16) is kept in
+# shards under
+# work_dirs/nayer100_resnet34_resnet18_1xb400_cifar10/memory_bank (set
+# model.memory_bank.storage_dir as well when you pass --work-dir).
+_base_ = [
+    '../_base_/algorithms/nayer.py',
+    '../_base_/data_free_cifar10.py',
+    '../_base_/models/pairs/cifar10_resnet34_resnet18.py',
+]
+
+model = dict(
+    data_preprocessor={{_base_.data_preprocessor}},
+    architecture={{_base_.student}},
+    teachers=dict(teacher={{_base_.teacher}}),
+    generator=dict(
+        label_embeddings='configs/_base_/label_embeddings/'
+        'cifar10_all-minilm-l6-v2.pth'),
+    memory_bank=dict(
+        storage_dir='work_dirs/'
+        'nayer100_resnet34_resnet18_1xb400_cifar10/memory_bank'),
+    generator_iter=30)
+
+train_dataloader = dict(
+    batch_size=400, dataset=dict(latent_dim=0, num_draws=10))
+# NAYER-100: 120 epochs of the reference (20 warm-up), evaluated after each
+train_cfg = dict(max_iters=120, val_interval=1)
+default_hooks = dict(checkpoint=dict(interval=10))
+custom_hooks = [dict(type='SyntheticImageVisualizationHook', interval=10)]
