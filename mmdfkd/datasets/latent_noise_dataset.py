@@ -109,7 +109,9 @@ class LatentNoiseDataset(Dataset):
     per item. Latents are Box-Muller normals from 24-bit uniforms (|z| <=
     5.77); targets are ``floor(w * num_classes / 2**32)`` of 32-bit words
     (bias < num_classes / 2**32). Draw ``d`` of an item does not depend on
-    ``num_draws``.
+    ``num_draws``. (Earlier versions drew each item with numpy's
+    ``default_rng([seed, i])``: the same distributions, other numbers; see
+    docs/benchmark.md.)
 
     Args:
         latent_dim (int): Size of z (0 for methods without latents).
