@@ -234,7 +234,8 @@ def test_layer_reset_fires_at_the_configured_iteration(monkeypatch):
         fc, bn = model.generator.fc, model.generator.input_bn[0]
         assert torch.count_nonzero(fc.bias) == 0
         assert torch.count_nonzero(bn.bias) == 0
-        assert float(fc.weight.std()) == pytest.approx(0.02, rel=0.15)
+        assert float(fc.weight.detach().std()) == pytest.approx(0.02,
+                                                               rel=0.15)
 
     monkeypatch.setattr(model, 'reset_generator_layers', spy)
     for it in range(4):
@@ -437,3 +438,19 @@ def test_label_embedding_tool_without_a_text_model(tmp_path):
     # NAYER's text: separators become spaces
     assert tool.prompts_for(['aquarium_fish', 'T-shirt'], 'a image of {}') \
         == ['a image of aquarium fish', 'a image of T shirt']
+
+
+def test_resume_check_accepts_the_bn_history_of_a_trained_run():
+    """The momentum BN loss creates its running averages on first use: a
+    freshly built model must still accept a trained run's checkpoint, and
+    nothing else unexpected."""
+    from mmdfkd.utils.checkpoint import CheckpointMismatchError, check_weights_fit
+    model, optim = build(warmup_iters=0)
+    model.train_step(latent_batch(model), optim)
+    state = model.state_dict()
+    assert any('loss_bn.history_mean_' in k for k in state)
+    fresh, _ = build(warmup_iters=0)
+    check_weights_fit(fresh, state, 'trained.pth')
+    state['generator.not_a_weight'] = torch.zeros(1)
+    with pytest.raises(CheckpointMismatchError, match='not_a_weight'):
+        check_weights_fit(fresh, state, 'trained.pth')

@@ -287,8 +287,9 @@ class FastDistillation(DataFreeDistillation):
 
         best_loss, best_images, step_logs = math.inf, None, []
         for _ in range(self.generator_iter):
-            with generator_optim.optim_context(generator):
-                images = generator(latents, targets)
+            with generator_optim.optim_context(
+                    generator), self.training_autocast():
+                images = self._stored_precision(generator(latents, targets))
                 loss, log_vars = self.synthesis_loss(images, targets, latents)
             # the iterate is judged before its own update, as in the code
             # of Fast and NAYER

@@ -1,0 +1,31 @@
+# DFQ (Choi et al., CVPRW 2020) on CIFAR-100, ResNet-34 -> ResNet-18, with
+# the CMI recipe (../_base_/algorithms/dfq.py) and the settings of CMI's
+# script for this pair (scripts/dfq/dfq_cifar10_res34_res18.sh, which trains
+# on CIFAR-100 despite its name): student SGD 0.05 and KD tau 1. Reported:
+# 77.01 (Fast-Datafree's table). 200 epochs of 40 iterations (1 generator
+# step + 10 student steps of 256 images each), validation every epoch (the
+# references report the best epoch).
+_base_ = [
+    '../_base_/algorithms/dfq.py',
+    '../_base_/data_free_cifar100.py',
+    '../_base_/models/pairs/cifar100_resnet34_resnet18.py',
+]
+
+model = dict(
+    data_preprocessor={{_base_.data_preprocessor}},
+    architecture={{_base_.student}},
+    teachers=dict(teacher={{_base_.teacher}}),
+    generator=dict(
+        img_size=32,
+        out_channels=3,
+        output_normalization=dict(
+            mean={{_base_.data_preprocessor.mean}},
+            std={{_base_.data_preprocessor.std}})),
+    distiller=dict(distill_losses=dict(loss_kd=dict(tau=1.0))))
+
+train_dataloader = dict(
+    batch_size=256, dataset=dict(latent_dim=256, num_draws=11))
+optim_wrapper = dict(architecture=dict(optimizer=dict(lr=0.05)))
+train_cfg = dict(max_iters=8000, val_interval=40)
+default_hooks = dict(checkpoint=dict(interval=400))
+auto_scale_lr = dict(base_batch_size=256)
