@@ -74,5 +74,8 @@ if __name__ == '__main__':
         install_requires=read_requirements('requirements/runtime.txt'),
         extras_require={
             'tests': read_requirements('requirements/tests.txt'),
+            # pip install -e .[optional]: the sentence encoder of
+            # tools/misc/compute_label_embeddings.py
+            'optional': read_requirements('requirements/optional.txt'),
         },
         zip_safe=False)

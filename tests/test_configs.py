@@ -19,7 +19,7 @@ from mmdfkd.models.utils import build_classifier
 from mmdfkd.models.utils.model_utils import _resolve_model_cfg
 from mmdfkd.registry import DATASETS, MODELS
 from mmdfkd.utils import register_all_modules
-from mmdfkd.utils.config_checks import check_config
+from mmdfkd.utils.config_checks import check_config, expand_work_dir
 
 register_all_modules()
 
@@ -207,8 +207,10 @@ def test_resnet_catalogue_agrees_with_pair_files():
 
 
 @pytest.mark.parametrize('path', DATA_FREE, ids=short)
-def test_data_free_config_builds(path):
+def test_data_free_config_builds(path, tmp_path):
     cfg = Config.fromfile(path)
+    cfg.work_dir = str(tmp_path)  # on-disk memory banks live under it
+    expand_work_dir(cfg)
     # training reads no image: only latent noise
     assert cfg.train_dataloader.dataset.type == 'LatentNoiseDataset'
     for teacher in cfg.model.teachers.values():

@@ -533,3 +533,30 @@ def test_default_rank_comes_from_the_process_group(monkeypatch):
     monkeypatch.setattr(module, 'get_dist_info', lambda: (3, 4))
     bank = SyntheticMemoryBank(4, SHAPE)
     assert (bank.rank, bank.world_size) == (3, 4)
+
+
+def test_work_dir_placeholder_is_expanded_and_never_used_raw(tmp_path):
+    """``storage_dir='{work_dir}/memory_bank'`` follows ``--work-dir``
+    (tools/train.py and tools/test.py call expand_work_dir); a bank built
+    with the raw placeholder refuses instead of writing to '{work_dir}/'."""
+    from mmengine.config import Config
+
+    from mmdfkd.utils.config_checks import ConfigError, expand_work_dir
+
+    cfg = Config(dict(model=dict(
+        memory_bank=dict(storage='disk', capacity=8,
+                         storage_dir='{work_dir}/memory_bank'),
+        other=['{work_dir}/a', ('{work_dir}/b', 3)], untouched='x')))
+    with pytest.raises(ConfigError, match='work directory'):
+        expand_work_dir(cfg)
+    cfg.work_dir = str(tmp_path / 'run')
+    expand_work_dir(cfg)
+    root = str(tmp_path / 'run')
+    assert cfg.model.memory_bank.storage_dir == root + '/memory_bank'
+    assert cfg.model.other == [root + '/a', (root + '/b', 3)]
+    assert cfg.model.untouched == 'x'
+
+    with pytest.raises(ValueError, match='placeholder'):
+        SyntheticMemoryBank(capacity=8, image_shape=(1, 4, 4),
+                            storage='disk',
+                            storage_dir='{work_dir}/memory_bank')

@@ -368,3 +368,46 @@ def test_schedule_state_is_restored_with_the_model():
     theirs = resumed.bn_momentum_losses()[0].history()
     for (m1, v1), (m2, v2) in zip(ours, theirs, strict=True):
         assert torch.equal(m1, m2) and torch.equal(v1, v2)
+
+
+def test_redraw_keeps_mmengine_init_report_out_of_the_log(tmp_path):
+    """A re-draw must not append mmengine's per-parameter initialisation
+    report to the log file (CMI re-draws every iteration); building still
+    writes it once."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    from mmengine.model import BaseModule
+
+    from mmdfkd.models.algorithms.data_free_distillation import \
+        reinitialize_module
+
+    class Net(BaseModule):
+
+        def __init__(self):
+            super().__init__(
+                init_cfg=dict(type='Normal', layer='Linear', std=0.02))
+            self.fc = torch.nn.Linear(4, 4)
+
+    log_file = tmp_path / 'run.log'
+    logger = MMLogger.get_instance('test_init_report', log_file=str(log_file))
+    report = 'Initialization information'
+    try:
+        net = Net()
+        net.init_weights()
+        for handler in logger.handlers:
+            handler.flush()
+        assert log_file.read_text().count(report) == 1  # the control
+        before = net.fc.weight.detach().clone()
+        reinitialize_module(net)
+        for handler in logger.handlers:
+            handler.flush()
+        assert log_file.read_text().count(report) == 1
+        assert not torch.equal(before, net.fc.weight)
+        assert float(net.fc.weight.detach().std()) == pytest.approx(0.02, rel=0.5)
+        assert '_dump_init_info' not in vars(net)
+    finally:
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+                logger.removeHandler(handler)

@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from mmdfkd.utils import register_all_modules  # noqa: E402
 from mmdfkd.utils.config_checks import (check_config,  # noqa: E402
+                                         expand_work_dir,
                                          propagate_data_root)
 
 
@@ -49,6 +50,7 @@ def main():
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    expand_work_dir(cfg)
     if not (args.checkpoint.startswith(('http://', 'https://'))
             or osp.isfile(args.checkpoint)):
         raise SystemExit(f'checkpoint {args.checkpoint} not found')

@@ -26,7 +26,8 @@ from mmdfkd.utils.checkpoint import (CheckpointError,  # noqa: E402
                                      check_weights_fit, load_checkpoint_file)
 from mmdfkd.utils.config_checks import (ConfigError,  # noqa: E402
                                          check_config, check_data_free_model,
-                                         check_work_dir, propagate_data_root)
+                                         check_work_dir, expand_work_dir,
+                                         propagate_data_root)
 
 # Errors whose message names the cause: reported as one line, no traceback.
 USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError,
@@ -134,6 +135,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
         if 'data_root' in args.cfg_options:
             propagate_data_root(cfg, args.cfg_options['data_root'])
+    expand_work_dir(cfg)
     if args.amp:
         use_amp(cfg)
     drop_disabled_default_hooks(cfg)

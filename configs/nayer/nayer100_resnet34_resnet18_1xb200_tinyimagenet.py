@@ -14,8 +14,7 @@
 # and set model.generator.label_embeddings=<file>.pth (CLIP ViT-B/32 in the
 # paper, see README.md).
 # The bank ((20 x 20 + 100 x 4) x 200 = 160,000 images, 3.9 GB of float16)
-# is kept in shards under work_dirs/<this config>/memory_bank (set
-# model.memory_bank.storage_dir as well when you pass --work-dir).
+# is kept in shards under <work dir>/memory_bank (it follows --work-dir).
 _base_ = [
     '../_base_/algorithms/nayer.py',
     '../_base_/data_free_tinyimagenet.py',
@@ -34,8 +33,7 @@ model = dict(
         img_size=64),
     memory_bank=dict(
         capacity=(20 * 20 + 100 * 4) * batch_size,
-        storage_dir='work_dirs/'
-        'nayer100_resnet34_resnet18_1xb200_tinyimagenet/memory_bank'),
+        storage_dir='{work_dir}/memory_bank'),
     synthesis_augmentation=dict(flip=False),
     student_augmentation=dict(
         type='SynthesisAugmentation', crop_padding=4, flip=True),

@@ -3,8 +3,8 @@
 # ../_base_/algorithms/nayer.py). Label embeddings: all-MiniLM-L6-v2
 # features of "a image of {class}" (CLIP ViT-B/32 in the paper, see
 # README.md). The bank (160,000 images, 0.98 GB of float16) is kept in
-# shards under work_dirs/nayer100_wrn40_2_wrn16_2_1xb400_cifar10/memory_bank
-# (set model.memory_bank.storage_dir as well when you pass --work-dir).
+# shards under <work dir>/memory_bank
+# (it follows --work-dir).
 _base_ = [
     '../_base_/algorithms/nayer.py',
     '../_base_/data_free_cifar10.py',
@@ -19,8 +19,7 @@ model = dict(
         label_embeddings='configs/_base_/label_embeddings/'
         'cifar10_all-minilm-l6-v2.pth'),
     memory_bank=dict(
-        storage_dir='work_dirs/'
-        'nayer100_wrn40_2_wrn16_2_1xb400_cifar10/memory_bank'),
+        storage_dir='{work_dir}/memory_bank'),
     generator_iter=30)
 
 train_dataloader = dict(

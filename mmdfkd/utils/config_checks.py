@@ -258,3 +258,32 @@ def propagate_data_root(cfg: Config, data_root: str) -> None:
         dataset = (cfg.get(name) or {}).get('dataset')
         if dataset is not None and 'data_root' in dataset:
             dataset['data_root'] = data_root
+
+
+WORK_DIR_PLACEHOLDER = '{work_dir}'
+
+
+def expand_work_dir(cfg: Config) -> None:
+    """Replace ``{work_dir}`` in every string of ``cfg.model`` by the run's
+    work directory, so that files a model writes itself (e.g. the shards of
+    an on-disk memory bank: ``storage_dir='{work_dir}/memory_bank'``)
+    follow ``--work-dir`` like checkpoints and logs do. Call it once
+    ``cfg.work_dir`` is final."""
+    work_dir = cfg.get('work_dir')
+    if work_dir is None:
+        raise ConfigError(
+            f'{WORK_DIR_PLACEHOLDER} is used before the work directory is set')
+
+    def expand(node):
+        if isinstance(node, str):
+            return node.replace(WORK_DIR_PLACEHOLDER, work_dir)
+        if isinstance(node, dict):
+            for key in node:
+                node[key] = expand(node[key])
+            return node
+        if isinstance(node, (list, tuple)):
+            return type(node)(expand(item) for item in node)
+        return node
+
+    if cfg.get('model') is not None:
+        expand(cfg.model)

@@ -64,7 +64,19 @@ def reinitialize_module(module: nn.Module) -> None:
         for submodule in module.modules():
             if hasattr(submodule, '_is_init'):
                 submodule._is_init = False
-        module.init_weights()
+        # mmengine writes a per-parameter initialisation report to the log
+        # on every top-level init_weights(); useful once at build time, but
+        # CMI re-draws its generator every iteration and the report would
+        # then dominate the log. Silenced on this instance only.
+        module._dump_init_info = _no_init_report
+        try:
+            module.init_weights()
+        finally:
+            del module._dump_init_info
+
+
+def _no_init_report() -> None:
+    """Stand-in for ``BaseModule._dump_init_info`` during a re-draw."""
 
 
 def _broadcast_from_rank0(module: nn.Module) -> None:

@@ -128,7 +128,16 @@ class SyntheticMemoryBank(nn.Module):
         if storage == 'disk' and not storage_dir:
             raise ValueError(
                 "storage='disk' needs a storage_dir, e.g. "
-                "'work_dirs/<config>/memory_bank'")
+                "'{work_dir}/memory_bank'")
+        if storage_dir and '{work_dir}' in storage_dir:
+            # tools/train.py and tools/test.py expand it
+            # (mmdfkd.utils.config_checks.expand_work_dir); a model built
+            # elsewhere would otherwise write to a folder named {work_dir}
+            raise ValueError(
+                f'storage_dir {storage_dir!r} still holds the {{work_dir}} '
+                'placeholder: build the model through tools/train.py, or '
+                'call mmdfkd.utils.config_checks.expand_work_dir(cfg) '
+                'after setting cfg.work_dir')
         dist_rank, dist_world_size = get_dist_info()
         self.rank = dist_rank if rank is None else rank
         self.world_size = (
