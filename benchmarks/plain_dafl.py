@@ -29,11 +29,11 @@ from torch import nn
 
 if __package__ in (None, ''):  # run as a script
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from benchmarks.plain_loop import build_optimizer, standalone_main
+from benchmarks.plain_loop import PlainLoop, standalone_main
 from benchmarks.plain_models import PlainDAFLGenerator, PlainLeNet5
 
 
-class PlainDAFL:
+class PlainDAFL(PlainLoop):
     """The DAFL training loop with nothing but torch.
 
     Defaults are those of the Fashion-MNIST config.
@@ -69,36 +69,20 @@ class PlainDAFL:
                  generator_optimizer: tuple[str, dict] = ('Adam', {'lr': 0.2}),
                  student_optimizer: tuple[str, dict] = ('Adam', {'lr': 2e-3}),
                  device='cpu') -> None:
-        self.device = torch.device(device)
-        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
-        self.student = student.to(self.device).train()
-        self.generator = generator.to(self.device).train()
-        self.batch_size = batch_size
-        self.latent_dim = latent_dim
+        super().__init__(teacher, student, generator, batch_size, latent_dim,
+                         generator_optimizer, student_optimizer,
+                         device=device)
         self.onehot_weight = onehot_weight
         self.activation_weight = activation_weight
         self.entropy_weight = entropy_weight
         self.kd_weight = kd_weight
         self.tau = tau
-        self.optimizer_g = build_optimizer(generator_optimizer,
-                                           self.generator.parameters())
-        self.optimizer_s = build_optimizer(student_optimizer,
-                                           self.student.parameters())
 
-    draws_per_iteration = 1
-
-    @property
-    def images_per_iteration(self) -> int:
-        return self.draws_per_iteration * self.batch_size
-
-    def sample_latents(self) -> torch.Tensor:
-        """z ~ N(0, I), shaped (N, draws, latent_dim) like mmdfkd's batches."""
-        return torch.randn(self.batch_size, self.draws_per_iteration,
-                           self.latent_dim, device=self.device)
-
-    def train_step(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One iteration on latents (N, 1, latent_dim); returns the losses
-        (detached) under mmdfkd's log names."""
+    def train_step(self, latents: torch.Tensor,
+                   targets: torch.Tensor | None = None
+                   ) -> dict[str, torch.Tensor]:
+        """One iteration on latents (N, 1, latent_dim) (``targets`` are not
+        used); returns the losses (detached) under mmdfkd's log names."""
         images = self.generator(latents[:, 0])
         features_t, logits_t = self.teacher.features_and_logits(images)
         loss_onehot = self.onehot_weight * F.cross_entropy(

@@ -24,11 +24,11 @@ from torch import nn
 
 if __package__ in (None, ''):  # run as a script
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from benchmarks.plain_loop import build_optimizer, standalone_main
+from benchmarks.plain_loop import PlainLoop, standalone_main
 from benchmarks.plain_models import PlainDAFLGenerator, PlainLeNet5
 
 
-class PlainDFAD:
+class PlainDFAD(PlainLoop):
     """The DFAD training loop with nothing but torch.
 
     Defaults are those of the Fashion-MNIST config.
@@ -62,37 +62,23 @@ class PlainDFAD:
                  student_optimizer: tuple[str, dict] = (
                      'SGD', {'lr': 0.1, 'momentum': 0.9, 'weight_decay': 5e-4}),
                  device='cpu') -> None:
-        self.device = torch.device(device)
-        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
-        self.student = student.to(self.device).train()
-        self.generator = generator.to(self.device).train()
-        self.batch_size = batch_size
-        self.latent_dim = latent_dim
+        super().__init__(teacher, student, generator, batch_size, latent_dim,
+                         generator_optimizer, student_optimizer,
+                         device=device)
         self.student_iter = student_iter
         self.student_weight = student_weight
         self.adversarial_weight = adversarial_weight
-        self.optimizer_g = build_optimizer(generator_optimizer,
-                                           self.generator.parameters())
-        self.optimizer_s = build_optimizer(student_optimizer,
-                                           self.student.parameters())
 
     @property
     def draws_per_iteration(self) -> int:
         return self.student_iter + 1
 
-    @property
-    def images_per_iteration(self) -> int:
-        return self.draws_per_iteration * self.batch_size
-
-    def sample_latents(self) -> torch.Tensor:
-        """z ~ N(0, I), shaped (N, draws, latent_dim) like mmdfkd's batches."""
-        return torch.randn(self.batch_size, self.draws_per_iteration,
-                           self.latent_dim, device=self.device)
-
-    def train_step(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One iteration on latents (N, student_iter + 1, latent_dim);
-        returns the losses (detached, student ones averaged over the steps)
-        under mmdfkd's log names."""
+    def train_step(self, latents: torch.Tensor,
+                   targets: torch.Tensor | None = None
+                   ) -> dict[str, torch.Tensor]:
+        """One iteration on latents (N, student_iter + 1, latent_dim)
+        (``targets`` are not used); returns the losses (detached, student
+        ones averaged over the steps) under mmdfkd's log names."""
         student_losses = []
         for k in range(self.student_iter):
             with torch.no_grad():

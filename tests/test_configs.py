@@ -39,7 +39,11 @@ SEED_PAIRS = [
     f'{dataset}_{pair}' for dataset in ('cifar10', 'cifar100') for pair in (
         'resnet34_resnet18', 'vgg11_resnet18', 'wrn40_2_wrn16_1',
         'wrn40_2_wrn40_1', 'wrn40_2_wrn16_2')
-] + ['cifar100_resnet34_mobilenetv2', 'tinyimagenet_resnet34_resnet18']
+] + ['cifar100_resnet34_mobilenetv2', 'tinyimagenet_resnet34_resnet18'] + [
+    # GapSSG's Table 1 pairs
+    'cifar10_resnet34_wrn16_1', 'cifar10_resnet34_mobilenetv2',
+    'cifar100_resnet34_wrn16_1'
+]
 NUM_CLASSES = dict(
     cifar10=10, cifar100=100, tinyimagenet=200, fashionmnist=10)
 MMPRETRAIN_CIFAR10_RESNET34 = (

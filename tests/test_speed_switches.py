@@ -342,3 +342,57 @@ def test_benchmark_checks_the_plain_loop_with_the_switches_off():
     plain_cfg = tool.without_speed_switches(cfg)
     assert tool.speed_switches(plain_cfg) == {}
     assert 'channels_last' in cfg.model  # the timed config keeps them
+
+
+def test_kd_loss_under_bfloat16_autocast_is_a_divergence():
+    """Fast's and NAYER's student loss at tau = 20 on a student close to its
+    teacher: the logits come out of a layer under bfloat16 autocast, the
+    loss must still be a KL divergence (>= 0), within the switch's loss
+    tolerance (5e-2 relative + 5e-3 absolute) of the float32 run, and
+    float32 arithmetic on the bfloat16 logits (1e-4 relative). Computed in
+    bfloat16, log_softmax(logits / 20) rounds the log-probabilities to
+    about 0.016, far more than they differ: the loss came out as -7.5
+    times the true divergence here (and as -1.5 in a Fast run)."""
+    from mmdfkd.models.losses import KLDivergence
+    torch.manual_seed(0)
+    teacher = torch.randn(256, 10) * 5
+    student = teacher + 0.1 * torch.randn(256, 10)
+    head = torch.nn.Linear(10, 10)  # the identity: only its rounding counts
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(10))
+        head.bias.zero_()
+    kd = KLDivergence(tau=20.0)
+    with torch.no_grad():
+        reference = float(kd(head(student), head(teacher)))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            preds_S, preds_T = head(student), head(teacher)
+            loss = kd(preds_S, preds_T)
+    assert preds_S.dtype == torch.bfloat16
+    assert loss.dtype == torch.float32
+    assert float(loss) >= 0
+    assert float(loss) == pytest.approx(reference, rel=5e-2, abs=5e-3)
+    # the only error left is the logits' own bfloat16 rounding
+    exact = float(kd(preds_S.double(), preds_T.double()))
+    assert float(loss) == pytest.approx(exact, rel=1e-4)
+
+
+@pytest.mark.parametrize('loss_cfg', [
+    dict(type='AgreementMaskedKLDivergence', tau=20.0),
+    dict(type='SelfPacedDistillationLoss', tau=20.0),
+    dict(type='JSDivergence', tau=20.0),
+], ids=lambda cfg: cfg['type'])
+def test_softmax_losses_compute_in_float32_on_bfloat16_logits(loss_cfg):
+    """The other softmax-based losses share KLDivergence's float32 cast:
+    on bfloat16 logits they agree with float64 arithmetic on the same
+    (rounded) logits, which bfloat16 arithmetic at tau = 20 does not."""
+    from mmdfkd.registry import MODELS
+    torch.manual_seed(0)
+    teacher = torch.randn(256, 10) * 5
+    preds_T = teacher.bfloat16()
+    preds_S = (teacher + 0.1 * torch.randn(256, 10)).bfloat16()
+    loss = MODELS.build(loss_cfg)
+    value = loss(preds_S, preds_T)
+    assert value.dtype == torch.float32
+    exact = float(MODELS.build(loss_cfg)(preds_S.double(), preds_T.double()))
+    assert float(value) >= 0
+    assert float(value) == pytest.approx(exact, rel=1e-3, abs=1e-7)

@@ -24,8 +24,8 @@ the config's ``val_interval``), and peak memory (process RSS on CPU,
 ``torch.cuda.max_memory_allocated`` on CUDA); as a table on stdout and, with
 ``--json``, as JSON.
 
-``--compare-plain`` (DAFL and DFAD recipes) first checks that the
-plain-PyTorch loop of ``benchmarks/`` computes the same losses as mmdfkd
+``--compare-plain`` (DAFL, DFAD, Fast and NAYER recipes) first checks that
+the plain-PyTorch loop of ``benchmarks/`` computes the same losses as mmdfkd
 from the same initial state, then runs the two alternately in blocks of M
 iterations, R times, and reports mmdfkd's throughput as a ratio of the
 plain loop's (median over blocks), so that machine noise hits both alike.
@@ -52,15 +52,20 @@ from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, set_random_seed
+from torch import nn
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from benchmarks.plain_dafl import PlainDAFL
 from benchmarks.plain_dfad import PlainDFAD
+from benchmarks.plain_fast import PlainFast
 from benchmarks.plain_models import (
     PlainDAFLGenerator,
+    PlainFastGenerator,
     PlainLeNet5,
+    PlainNoisyLayerGenerator,
     classifier_state_to_plain,
 )
+from benchmarks.plain_nayer import PlainNAYER
 from mmdfkd.registry import MODELS
 from mmdfkd.utils import register_all_modules
 from mmdfkd.utils.config_checks import check_config, propagate_data_root
@@ -98,7 +103,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--compare-plain', action='store_true',
         help='also run the plain-PyTorch loop of benchmarks/ alternately '
-        'and report the throughput ratio (DAFL and DFAD recipes)')
+        'and report the throughput ratio (DAFL, DFAD, Fast and NAYER '
+        'recipes)')
     parser.add_argument('--blocks', type=int, default=20,
                         help='alternating blocks of --compare-plain '
                         '(default 20)')
@@ -201,6 +207,19 @@ def without_speed_switches(cfg: Config) -> Config:
     return cfg
 
 
+def loss_check_config(cfg: Config) -> Config:
+    """``cfg`` as the plain loop's loss check runs it: speed switches off
+    (:func:`without_speed_switches`) and at most one warm-up iteration, so
+    that the check's two iterations cover a warm-up iteration (synthesis
+    only) and a training one (adversarial term and student steps) of
+    methods with a warm-up (Fast, NAYER). The plain loops follow the
+    model's schedule, so they warm up as long as it does."""
+    cfg = without_speed_switches(cfg)
+    if cfg.model.get('warmup_iters', 0) > 1:
+        cfg.model.warmup_iters = 1
+    return cfg
+
+
 def draws_per_iteration(model, batch: dict) -> int:
     if hasattr(model, 'draws_per_iteration'):
         return model.draws_per_iteration
@@ -270,9 +289,9 @@ def run_plain(loop, iters: int, clock) -> tuple[float, float]:
     data_s = step_s = 0.0
     for _ in range(iters):
         start = clock()
-        latents = loop.sample_latents()
+        latents, targets = loop.sample_batch()
         sampled = clock()
-        loop.train_step(latents)
+        loop.train_step(latents, targets)
         data_s += sampled - start
         step_s += clock() - sampled
     return data_s, step_s
@@ -345,29 +364,54 @@ def plain_lenet(classifier) -> PlainLeNet5:
     return plain.to(classifier.head.fc.weight.device)
 
 
-def plain_generator(generator) -> PlainDAFLGenerator:
-    """A :class:`PlainDAFLGenerator` with the weights of mmdfkd's
-    ``DAFLGenerator``; any structural difference (final activation or norm,
-    biases, extra activation) is an error."""
-    if type(generator).__name__ != 'DAFLGenerator':
+def plain_generator(generator) -> nn.Module:
+    """The plain generator with the weights of mmdfkd's ``DAFLGenerator``
+    (DAFL/DFAD: tanh + non-affine final BN; Fast: sigmoid, no conv bias)
+    or ``NoisyLayerGenerator`` (NAYER); any other structure (final
+    activation or norm, biases, extra activation, output normalisation) is
+    an error."""
+    kind = type(generator).__name__
+    if kind == 'DAFLGenerator':
+        if generator.output_normalization is not None:
+            raise SystemExit('--compare-plain: the plain generators have no '
+                             'output_normalization')
+        sizes = (generator.img_size, generator.latent_dim,
+                 generator.fc.out_features // generator.init_size**2,
+                 generator.out_channels)
+        candidates = [
+            PlainDAFLGenerator(*sizes, bn_eps=generator.block1[1].eps),
+            PlainFastGenerator(*sizes)
+        ]
+    elif kind == 'NoisyLayerGenerator':
+        noisy = generator.noisy_layer
+        candidates = [
+            PlainNoisyLayerGenerator(
+                generator.label_embeddings.cpu(), noisy.num_layers,
+                noisy.chunk_size, generator.img_size, generator.out_channels,
+                generator.conv_blocks[0].num_features // 2,
+                noisy.out_features)
+        ]
+    else:
         raise SystemExit('--compare-plain: the plain loops implement '
-                         f'DAFLGenerator only; got {type(generator).__name__}')
-    bn_eps = generator.block1[1].eps
-    plain = PlainDAFLGenerator(generator.img_size, generator.latent_dim,
-                               generator.fc.out_features //
-                               generator.init_size**2,
-                               generator.out_channels, bn_eps)
-
+                         'DAFLGenerator and NoisyLayerGenerator only; got '
+                         f'{kind}')
+    # the plain twin of mmdfkd's NoisyLinear has a Plain prefix
     def layout(module):
-        return [(name, type(m).__name__)
+        return [(name, type(m).__name__.replace('PlainNoisy', 'Noisy'))
                 for name, m in module.named_modules() if name]
 
-    if layout(plain) != layout(generator):
-        raise SystemExit(
-            '--compare-plain: the generator differs from the plain DAFL '
-            f'generator (tanh + non-affine final BN):\n{layout(generator)}')
-    plain.load_state_dict(generator.state_dict())
-    return plain.to(generator.fc.weight.device)
+    def shapes(module):
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+    for plain in candidates:
+        if layout(plain) == layout(generator) and shapes(plain) == shapes(
+                generator):
+            plain.load_state_dict(generator.state_dict())
+            return plain.to(generator.fc.weight.device)
+    raise SystemExit(
+        f'--compare-plain: the generator differs from the plain {kind} '
+        'twins (DAFL: tanh + non-affine final BN; Fast: sigmoid, no conv '
+        f'bias):\n{layout(generator)}')
 
 
 def optimizer_spec(wrapper) -> tuple[str, dict]:
@@ -389,11 +433,151 @@ def _loss_types(distiller) -> dict[str, str]:
     return {n: type(m).__name__ for n, m in distiller.distill_losses.items()}
 
 
+# the losses of Fast's and NAYER's recipes (configs/_base_/algorithms/)
+SYNTHESIS_GENERATOR_LOSSES = {
+    'loss_bn': 'BNStatisticsLoss',
+    'loss_oh': 'CrossEntropyLoss',
+    'loss_adv': 'AgreementMaskedKLDivergence'}
+
+
+def _optimizer_cfg_spec(cfg: dict) -> tuple[str, dict]:
+    """``dict(type='Adam', lr=...)`` -> ``('Adam', dict(lr=...))``."""
+    kwargs = dict(cfg)
+    return kwargs.pop('type'), kwargs
+
+
+def _augmentation_spec(augmentation) -> dict:
+    """The :class:`benchmarks.plain_synthesis.CropFlipNormalize` arguments
+    of a ``SynthesisAugmentation``."""
+    if (type(augmentation).__name__ != 'SynthesisAugmentation'
+            or augmentation.resized_crop is not None
+            or augmentation.color_jitter is not None
+            or augmentation.padding_mode != 'constant'
+            or augmentation.mean is None):
+        raise SystemExit('--compare-plain: the plain Fast/NAYER loops '
+                         'augment with a padded crop (constant padding), '
+                         'flips and normalisation only')
+    return {
+        'padding': augmentation.crop_padding,
+        'padding_value': augmentation.padding_value,
+        'flip': augmentation.flip,
+        'mean': tuple(augmentation.mean.flatten().tolist()),
+        'std': tuple(augmentation.std.flatten().tolist())}
+
+
+def build_plain_synthesis_loop(model, cfg: Config, common: dict):
+    """:class:`PlainFast` (``meta_update`` set) or :class:`PlainNAYER`
+    (noisy-layer generator trained in place) for a ``FastDistillation``,
+    on the model's current state: weights, iteration counter (warm-up and
+    schedule), memory bank and BN-loss running averages."""
+    def refuse(reason):
+        raise SystemExit(f'--compare-plain: {reason}')
+
+    if (_loss_types(model.generator_distiller) != SYNTHESIS_GENERATOR_LOSSES
+            or _loss_types(model.distiller) != {'loss_kd': 'KLDivergence'}):
+        refuse('FastDistillation without the Fast/NAYER losses of '
+               'configs/_base_/algorithms/{fast,nayer}.py')
+    losses = model.generator_distiller.distill_losses
+    bn, oh, adv = (losses[k] for k in ('loss_bn', 'loss_oh', 'loss_adv'))
+    kd = model.distiller.distill_losses['loss_kd']
+    bank = model.memory_bank
+    batch_size = common['batch_size']
+    checks = {
+        'batchmean KL terms, a teacher-differentiable adversarial term':
+        adv.reduction == kd.reduction == 'batchmean'
+        and not adv.teacher_detach,
+        'plain cross-entropy (no sigmoid, soft labels or class weights)':
+        not (oh.use_sigmoid or oh.use_soft) and oh.class_weight is None
+        and oh.reduction == 'mean',
+        'a warm-up that leaves out exactly the adversarial term':
+        not model.warmup_iters
+        or set(model.warmup_disabled_losses) == {'loss_adv'},
+        'a FIFO bank in memory that holds a synthesis batch':
+        bank.policy == 'fifo' and bank.storage == 'memory'
+        and bank.capacity >= batch_size,
+        'no generator re-initialisation every loop, no growing student '
+        'phase': not model.reinit_generator_every_loop
+        and not getattr(model, 'student_iter_increment', 0),
+    }
+    failed = [what for what, ok in checks.items() if not ok]
+    if failed:
+        refuse('the plain Fast/NAYER loops need ' + '; '.join(failed))
+    kwargs = dict(
+        common,
+        num_classes=cfg.train_dataloader.dataset.num_classes,
+        generator_iter=model.generator_iter,
+        synthesis_loops=model.synthesis_loops,
+        warmup_synthesis_loops=model.warmup_synthesis_loops,
+        warmup_iters=model.warmup_iters,
+        student_iter=model.student_iter,
+        student_batch_size=model.student_batch_size or batch_size,
+        student_sample_replacement=model.student_sample_replacement,
+        student_train_mode_in_generator_step=(
+            model.student_train_mode_in_generator_step),
+        bn_weight=bn.loss_weight,
+        bn_momentum=bn.momentum,
+        oh_weight=oh.loss_weight,
+        adv_weight=adv.loss_weight,
+        adv_tau=adv.tau,
+        kd_weight=kd.loss_weight,
+        kd_tau=kd.tau,
+        synthesis_augmentation=_augmentation_spec(
+            model.synthesis_augmentation),
+        student_augmentation=_augmentation_spec(model.student_augmentation),
+        memory_capacity=bank.capacity,
+        image_shape=bank.image_shape,
+        memory_dtype=bank.images.dtype,
+        memory_seed=bank.seed)
+    meta = model.meta_update
+    if meta is not None:
+        if not (meta.mode == 'fomaml' and meta.fomaml_gradient == 'sum'
+                and model.target_layout == 'random'
+                and model.generator_reinit_interval is None
+                and not model.reset_generator_optimizer_every_loop):
+            refuse("Fast's meta-generator but not Fast's loop (first-order "
+                   'MAML with summed inner gradients, drawn targets, no '
+                   're-initialisation or optimiser reset)')
+        latent_cfg = model.latent_optimizer_cfg
+        plain = PlainFast(
+            inner_optimizer=_optimizer_cfg_spec(model.inner_optimizer_cfg),
+            latent_optimizer=(None if latent_cfg is None else
+                              _optimizer_cfg_spec(latent_cfg)),
+            layer_reset_iter=model.layer_reset_iter,
+            layer_reset_modules=model.layer_reset_modules,
+            layer_reset_std=model.layer_reset_std,
+            **kwargs)
+    else:
+        if not (type(model.generator).__name__ == 'NoisyLayerGenerator'
+                and model.target_layout == 'balanced'
+                and model.reset_generator_optimizer_every_loop
+                and model.redraw_noisy_layers
+                and model.latent_optimizer_cfg is None
+                and model.layer_reset_iter is None):
+            refuse("no meta-generator but not NAYER's loop (noisy-layer "
+                   'generator, balanced targets, a new optimiser state and '
+                   're-drawn noisy layers per batch, no latent optimiser or '
+                   'layer reset)')
+        plain = PlainNAYER(
+            generator_reinit_interval=model.generator_reinit_interval,
+            reset_bn_history_on_reinit=model.reset_bn_history_on_reinit,
+            **kwargs)
+    plain.iteration = int(model.train_iter)
+    stored = len(bank)
+    plain.bank.images[:stored] = bank.images[:stored].to(
+        plain.bank.images.device)
+    plain.bank.stored = stored
+    plain.bank.write_pos = int(bank.write_pos)
+    plain.bank.num_samples = int(bank.num_samples)
+    plain.bn_history = [(mean.clone(), var.clone())
+                        for mean, var in bn.history()]
+    return plain
+
+
 def build_plain_loop(model, optim_wrapper, cfg: Config,
                      device: torch.device):
-    """The plain loop of the model's recipe (DAFL or DFAD), on copies of the
-    model's current weights, with the config's batch size, loss weights,
-    step counts and optimiser hyper-parameters."""
+    """The plain loop of the model's recipe (DAFL, DFAD, Fast or NAYER), on
+    copies of the model's current weights, with the config's batch size,
+    loss weights, step counts and optimiser hyper-parameters."""
     if len(model.teachers) != 1:
         raise SystemExit('--compare-plain: the plain loops have one teacher')
     generator_losses = _loss_types(model.generator_distiller)
@@ -407,6 +591,8 @@ def build_plain_loop(model, optim_wrapper, cfg: Config,
         'generator_optimizer': optimizer_spec(optim_wrapper['generator']),
         'student_optimizer': optimizer_spec(optim_wrapper['architecture']),
         'device': device}
+    if type(model).__name__ == 'FastDistillation':
+        return build_plain_synthesis_loop(model, cfg, common)
     losses = model.generator_distiller.distill_losses
     student_loss = model.distiller.distill_losses
     if generator_losses == {
@@ -445,11 +631,26 @@ def build_plain_loop(model, optim_wrapper, cfg: Config,
     raise SystemExit(
         '--compare-plain: no plain loop for this recipe (generator losses '
         f'{generator_losses}, student losses {student_losses}); benchmarks/ '
-        'has DAFL and DFAD as written in configs/_base_/algorithms/')
+        'has DAFL, DFAD, Fast and NAYER as written in '
+        'configs/_base_/algorithms/')
 
 
 def _max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max()) if a.numel() else 0.
+
+
+def _rng_state(device: torch.device) -> list[torch.Tensor]:
+    """The global RNG states random draws on ``device`` use."""
+    states = [torch.get_rng_state()]
+    if device.type == 'cuda':
+        states.append(torch.cuda.get_rng_state(device))
+    return states
+
+
+def _set_rng_state(device: torch.device, states: list[torch.Tensor]):
+    torch.set_rng_state(states[0])
+    if device.type == 'cuda':
+        torch.cuda.set_rng_state(states[1], device)
 
 
 def check_plain_losses(cfg: Config, device: torch.device,
@@ -460,9 +661,12 @@ def check_plain_losses(cfg: Config, device: torch.device,
     student's and generator's weights and BN statistics.
 
     Two iterations, so that the second losses also depend on both loops'
-    backward passes and optimiser steps. ``plain_overrides`` sets
-    attributes of the plain loop (tests use it to prove that a wrong loss
-    weight is caught).
+    backward passes and optimiser steps. Both iterations start from the
+    same global RNG state (the random crops of Fast and NAYER, NAYER's
+    noisy layers), and both loops must leave it in the same state, i.e.
+    draw the same random numbers. ``plain_overrides`` sets attributes of
+    the plain loop (tests use it to prove that a wrong loss weight is
+    caught).
 
     Returns:
         dict: ``equal`` (bool), ``max_loss_diff``, ``max_state_diff``,
@@ -478,8 +682,17 @@ def check_plain_losses(cfg: Config, device: torch.device,
     max_loss_diff = 0.0
     for iteration in range(iterations):
         batch = next(batches)
+        rng_state = _rng_state(device)
         logs = model.train_step(batch, optim_wrapper)
-        plain_logs = plain.train_step(batch['latents'].to(device))
+        rng_state_after = _rng_state(device)
+        _set_rng_state(device, rng_state)
+        plain_logs = plain.train_step(batch['latents'].to(device),
+                                      batch['targets'].to(device))
+        if not all(
+                torch.equal(a, b) for a, b in zip(
+                    _rng_state(device), rng_state_after, strict=True)):
+            mismatches.append(f'iteration {iteration}: the plain loop drew '
+                              'other random numbers than mmdfkd')
         for key, value in plain_logs.items():
             if key not in logs:
                 mismatches.append(f'iteration {iteration}: mmdfkd logs no '
@@ -525,7 +738,7 @@ def compare_plain(cfg: Config, model, optim_wrapper, batches, args,
     processes of a shared machine hold the cores (with one thread it is the
     compute time of the loop itself).
     """
-    check = check_plain_losses(without_speed_switches(cfg), device)
+    check = check_plain_losses(loss_check_config(cfg), device)
     check['speed_switches_off'] = sorted(speed_switches(cfg))
     if not check['equal']:
         raise SystemExit('--compare-plain: the plain loop does not compute '

@@ -131,6 +131,9 @@ class DataFreeDistillation(BaseModel):
       rule). :meth:`reinitialize_generator` draws new weights, clears the
       generator optimiser's state and, with ``reset_bn_history_on_reinit``,
       the BN-loss running averages.
+    * ``student_iter_increment`` (GapSSG): the student phase grows by this
+      many steps per iteration, ``student_iter + student_iter_increment * t``
+      at iteration t; for students that read a memory bank.
 
     The iteration counter ``train_iter`` is a buffer, so a resumed run
     continues the schedule where its checkpoint left it.
@@ -159,6 +162,11 @@ class DataFreeDistillation(BaseModel):
         distiller (dict): Distiller of the student phase.
         generator_distiller (dict): Distiller of the generator phase.
         student_iter (int): Student steps per iteration. Defaults to 1.
+        student_iter_increment (int): Student steps added per iteration:
+            iteration t (0-based, warm-up included) runs ``student_iter +
+            student_iter_increment * t`` of them (GapSSG: 4 + 4t). Only for
+            students that read a memory bank or the generator batch, since
+            the latent batch holds a fixed number of draws. Defaults to 0.
         generator_iter (int): Generator steps per iteration. Defaults to 1.
         student_train_first (bool): Run the student phase first.
         reuse_generator_batch (bool): The student learns on the (detached)
@@ -224,6 +232,7 @@ class DataFreeDistillation(BaseModel):
                  distiller: dict,
                  generator_distiller: dict,
                  student_iter: int = 1,
+                 student_iter_increment: int = 0,
                  generator_iter: int = 1,
                  student_train_first: bool = False,
                  reuse_generator_batch: bool = False,
@@ -249,6 +258,8 @@ class DataFreeDistillation(BaseModel):
         if warmup_synthesis_loops is None:
             warmup_synthesis_loops = synthesis_loops
         for name, value in (('student_iter', student_iter),
+                            ('student_iter_increment',
+                             student_iter_increment),
                             ('generator_iter', generator_iter),
                             ('warmup_iters', warmup_iters),
                             ('synthesis_loops', synthesis_loops),
@@ -291,6 +302,7 @@ class DataFreeDistillation(BaseModel):
                              'generator loss: nothing to synthesise with')
 
         self.student_iter = student_iter
+        self.student_iter_increment = student_iter_increment
         self.generator_iter = generator_iter
         self.student_train_first = student_train_first
         self.reuse_generator_batch = reuse_generator_batch
@@ -468,6 +480,12 @@ class DataFreeDistillation(BaseModel):
         return int(self.train_iter) < self.warmup_iters
 
     @property
+    def current_student_iter(self) -> int:
+        """Student steps of the current iteration."""
+        return (self.student_iter
+                + self.student_iter_increment * int(self.train_iter))
+
+    @property
     def current_synthesis_loops(self) -> int:
         return (self.warmup_synthesis_loops
                 if self.in_warmup else self.synthesis_loops)
@@ -561,6 +579,12 @@ class DataFreeDistillation(BaseModel):
         """Latent draws one iteration consumes at most (LatentNoiseDataset's
         ``num_draws`` must be at least this)."""
         per_loop = 1 if self.draw_per_synthesis_loop else self.generator_iter
+        if self.student_iter_increment and not self.reuse_generator_batch:
+            raise ValueError(
+                'student_iter_increment grows the student steps, but each of '
+                'them draws fresh latents and the latent batch holds a fixed '
+                'number of draws: use it with a student that reads a memory '
+                'bank (e.g. FastDistillation) or reuse_generator_batch')
         student = 0 if self.reuse_generator_batch else self.student_iter
         draws = self.synthesis_loops * per_loop + student
         if self.warmup_iters:  # no student draws during warm-up
@@ -601,7 +625,7 @@ class DataFreeDistillation(BaseModel):
         step_logs = [
             self.student_step(self.sample_student_batch(),
                               optim_wrapper['architecture'])
-            for _ in range(self.student_iter)
+            for _ in range(self.current_student_iter)
         ]
         return self.mean_log_vars(step_logs)
 

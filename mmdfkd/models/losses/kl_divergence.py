@@ -5,6 +5,16 @@ from torch import nn
 from mmdfkd.registry import MODELS
 
 
+def at_least_float32(*logits: torch.Tensor) -> tuple:
+    """The logits in at least float32 (float64 stays float64), for the
+    softmax-based losses also under bfloat16 autocast: at a high temperature
+    the log-probabilities differ from log(1/C) by less than bfloat16's
+    spacing, and their rounding swamped the divergence (a KD loss at
+    tau = 20 read about -1.5). A no-op on float32 logits."""
+    return tuple(x.to(torch.promote_types(x.dtype, torch.float32))
+                 for x in logits)
+
+
 @MODELS.register_module()
 class KLDivergence(nn.Module):
     """Temperature-scaled Kullback-Leibler divergence of the student from the
@@ -15,7 +25,9 @@ class KLDivergence(nn.Module):
 
     A negative ``loss_weight`` with ``teacher_detach=False`` makes it the
     generator's adversarial term of ZSKT (Micaelli & Storkey, NeurIPS 2019),
-    which maximises the student-teacher disagreement.
+    which maximises the student-teacher disagreement. The loss is computed
+    in at least float32 whatever the logits' dtype (e.g. bfloat16 under
+    autocast).
 
     Args:
         tau (float): Temperature. Defaults to 1.
@@ -44,6 +56,7 @@ class KLDivergence(nn.Module):
                 preds_T: torch.Tensor) -> torch.Tensor:
         if self.teacher_detach:
             preds_T = preds_T.detach()
+        preds_S, preds_T = at_least_float32(preds_S, preds_T)
         log_p_s = F.log_softmax(preds_S / self.tau, dim=1)
         log_p_t = F.log_softmax(preds_T / self.tau, dim=1)
         # elementwise KL summed, then normalised here: F.kl_div's own

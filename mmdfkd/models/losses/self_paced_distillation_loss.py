@@ -4,6 +4,8 @@ from torch import nn
 
 from mmdfkd.registry import MODELS, TASK_UTILS
 
+from .kl_divergence import at_least_float32
+
 DISTANCES = ('kl', 'l1')
 
 
@@ -74,6 +76,7 @@ class SelfPacedDistillationLoss(nn.Module):
         preds_T = preds_T.detach()
         if self.distance == 'l1':
             return (preds_S - preds_T).abs().mean(dim=1)
+        preds_S, preds_T = at_least_float32(preds_S, preds_T)
         log_p_s = F.log_softmax(preds_S / self.tau, dim=1)
         log_p_t = F.log_softmax(preds_T / self.tau, dim=1)
         kl = F.kl_div(log_p_s, log_p_t, reduction='none', log_target=True)
