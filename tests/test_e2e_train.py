@@ -109,6 +109,8 @@ def test_dist_train_two_cpu_processes(tmp_path, random_lenet5_teacher,
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
+    # gloo's threads outliving the interpreter abort a finished run
+    assert 'terminate called' not in log, log[-4000:]
     assert 'Distributed training: True' in log
     assert 'DataFreeDistributedDataParallel' in log
     assert os.path.isfile(os.path.join(work_dir, 'iter_2.pth'))

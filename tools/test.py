@@ -8,12 +8,12 @@ import os
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from mmdfkd.utils import register_all_modules  # noqa: E402
+from mmdfkd.utils.distributed import distributed_session  # noqa: E402
 from mmdfkd.utils.config_checks import (check_config,  # noqa: E402
                                          expand_work_dir,
                                          propagate_data_root)
@@ -56,11 +56,8 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint} not found')
     cfg.load_from = args.checkpoint
     check_config(cfg)
-    if args.launcher == 'pytorch' and not torch.cuda.is_available():
-        from train import init_cpu_distributed
-        init_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with distributed_session(cfg, args.launcher):
+        metrics = Runner.from_cfg(cfg).test()
     if args.out:
         import json
         with open(args.out, 'w') as f:

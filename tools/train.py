@@ -8,11 +8,9 @@ import argparse
 import os
 import os.path as osp
 import sys
-from datetime import timedelta
 from typing import Optional
 
 import torch
-import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -24,6 +22,7 @@ from mmdfkd.models.utils import unwrap_model  # noqa: E402
 from mmdfkd.utils import register_all_modules  # noqa: E402
 from mmdfkd.utils.checkpoint import (CheckpointError,  # noqa: E402
                                      check_weights_fit, load_checkpoint_file)
+from mmdfkd.utils.distributed import distributed_session  # noqa: E402
 from mmdfkd.utils.config_checks import (ConfigError,  # noqa: E402
                                          check_config, check_data_free_model,
                                          check_work_dir, expand_work_dir,
@@ -172,22 +171,6 @@ def resolve_resume_checkpoint(cfg: Config, resume: str) -> Optional[str]:
     return path
 
 
-def init_cpu_distributed(cfg: Config) -> None:
-    """Start a gloo process group for torchrun runs without CUDA.
-
-    mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device``,
-    which fails on CPU; when the group already exists the Runner skips its
-    own initialisation, and ``DataFreeDistributedDataParallel`` drops the
-    CUDA ``device_ids`` it would pass.
-    """
-    if torch_dist.is_initialized():
-        return
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
-    timeout = dist_cfg.get('timeout', 1800)
-    torch_dist.init_process_group(
-        backend='gloo', timeout=timedelta(seconds=timeout))
-
-
 class CheckedRunner(Runner):
     """mmengine's Runner, but the config is copied into the work directory
     only once the run has passed :func:`train`'s checks (``Runner``
@@ -227,12 +210,17 @@ def train(args) -> None:
     resume_from = None
     if args.resume is not None:
         resume_from = resolve_resume_checkpoint(cfg, args.resume)
+    with distributed_session(cfg, args.launcher):
+        run_training(cfg, resume_from)
+
+
+def run_training(cfg: Config, resume_from: Optional[str]) -> None:
+    """Build the runner, check the model (and the resume checkpoint's
+    weights against it) and train."""
     # corrupt, truncated or code-carrying files are refused with a clear
     # error before mmengine unpickles them (it would load them again)
     resume_checkpoint = (load_checkpoint_file(resume_from)
                          if resume_from else None)
-    if args.launcher == 'pytorch' and not torch.cuda.is_available():
-        init_cpu_distributed(cfg)
     runner = build_runner(cfg)
     check_data_free_model(runner.model, cfg.train_dataloader)
     if resume_checkpoint is not None:
