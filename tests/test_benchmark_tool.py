@@ -256,3 +256,28 @@ def test_tool_compares_fast_and_nayer_with_their_plain_loops(
     assert set(cp['loss_check']['losses']) == SYNTHESIS_LOSSES
     assert len(cp['ratio_per_block']) == 2
     assert cp['ratio'] > 0 and cp['ratio_cpu_time'] > 0
+
+
+# ------------------------------------------------- every method config
+EVERY_METHOD = ('adadfkd', 'cmi', 'cpnet', 'cudfkd', 'dafl', 'deepinv',
+                'dfad', 'dfq', 'fast', 'gapssg', 'nayer', 'ta_dfkd', 'zskt')
+
+
+@pytest.mark.parametrize('method', EVERY_METHOD)
+def test_tool_runs_every_method_config(tool, method, tmp_path):
+    """Every method's Fashion-MNIST config (at its end-to-end test sizes)
+    goes through the timed loop, both phases timed."""
+    from test_exact_resume import tiny_method_run
+    config, options = tiny_method_run(method, 'unused.pth', 4)
+    out = tmp_path / 'bench.json'
+    tool.main([
+        osp.join(ROOT, config), '--random-teacher', '--iters', '1',
+        '--warmup', '1', '--device', 'cpu', '--no-eval', '--json',
+        str(out), '--cfg-options', *options
+    ])
+    r = json.loads(out.read_text())
+    ms = r['time_ms_per_iteration']
+    assert r['config'].endswith(config) and r['iters'] == 1
+    assert ms['generator_phase'] > 0 and ms['student_phase'] > 0
+    assert r['images_per_iteration'] > 0 and r['images_per_s'] > 0
+    assert r['evaluation'] == {'skipped': '--no-eval'}
