@@ -362,3 +362,17 @@ def test_work_dir_that_is_not_writable(tmp_path, random_lenet5_teacher):
             parent.chmod(0o700)
     assert message == (f'the work directory {work_dir} is not writable '
                        f'({reason}); choose another one with --work-dir')
+
+
+def test_no_validate_wins_over_val_options():
+    """``--no-validate`` with ``--cfg-options val_dataloader.*`` (e.g. a
+    command reused from a validating run) drops validation instead of
+    failing inside mmengine's config merge."""
+    args = train_tool.parse_args([
+        DAFL, '--no-validate', '--cfg-options',
+        'val_dataloader.batch_size=64', 'train_cfg.val_interval=2'
+    ])
+    cfg = train_tool.merge_args(Config.fromfile(osp.join(ROOT, DAFL)), args)
+    assert cfg.val_dataloader is None and cfg.val_cfg is None
+    assert cfg.val_evaluator is None
+    assert cfg.train_cfg.val_interval == 2

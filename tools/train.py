@@ -122,8 +122,6 @@ def drop_disabled_default_hooks(cfg: Config) -> None:
 
 
 def merge_args(cfg: Config, args) -> Config:
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -134,6 +132,8 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
         if 'data_root' in args.cfg_options:
             propagate_data_root(cfg, args.cfg_options['data_root'])
+    if args.no_validate:  # after --cfg-options, which may set val_* keys
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     expand_work_dir(cfg)
     if args.amp:
         use_amp(cfg)
