@@ -38,13 +38,16 @@ class FailAtIterationHook(Hook):
     """Test only: make rank ``rank`` fail at ``iteration`` (1-based):
     ``'sigkill'`` kills the process (no clean-up of any kind) before the
     iteration starts, ``'sigkill_during_save'`` kills it in the middle of
-    writing that iteration's checkpoint, ``'hang'`` blocks it forever."""
+    writing that iteration's checkpoint, ``'hang'`` blocks it forever,
+    ``'nan_generator'`` sets the generator's weights to NaN (that rank's
+    losses become NaN)."""
 
     priority = 'VERY_HIGH'
 
     def __init__(self, iteration: int, rank: int = 0,
                  failure: str = 'sigkill') -> None:
-        assert failure in ('sigkill', 'sigkill_during_save', 'hang')
+        assert failure in ('sigkill', 'sigkill_during_save', 'hang',
+                           'nan_generator')
         self.iteration = iteration
         self.rank = rank
         self.failure = failure
@@ -60,6 +63,14 @@ class FailAtIterationHook(Hook):
         elif self.failure == 'hang':
             while True:
                 time.sleep(60)
+        elif self.failure == 'nan_generator':
+            # names under DDP wrapping: module.generator.module.<...>
+            params = [p for name, p in runner.model.named_parameters()
+                      if 'generator' in name.split('.')]
+            assert params, 'no generator parameters found'
+            with torch.no_grad():
+                for param in params:
+                    param.fill_(float('nan'))
 
     def before_save_checkpoint(self, runner, checkpoint):
         if self.failure == 'sigkill_during_save' and self._due(runner):
