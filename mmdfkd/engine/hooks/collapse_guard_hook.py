@@ -190,6 +190,9 @@ class CollapseGuardHook(Hook):
                 f'algorithms; {type(model).__name__} has no '
                 '`last_synthetic_batch`')
         if hasattr(model, 'catch_nonfinite_loss'):
+            # a rank that skipped its update would leave the others waiting
+            # in DDP's gradient all-reduce: with several processes a
+            # non-finite loss raises, and torchrun stops every rank
             model.catch_nonfinite_loss = get_world_size() == 1
         self._seen_checkpoint = runner.message_hub.get_info('last_ckpt')
         loaded, self._loaded = self._loaded, None
