@@ -352,6 +352,73 @@ def test_cudfkd_student_steps_use_the_generator_in_eval_mode():
     assert 0 < float(logs['student.loss_kd_weight']) <= 1
 
 
+# CuDFKD's memory mode (the code's --memory): every round's batch joins a
+# bank as [0, 1] pixels; the student learns on augmented bank samples
+CUDFKD_MEMORY = dict(
+    memory_bank=dict(type='SyntheticMemoryBank', capacity=20,
+                     policy='reservoir'))
+CUDFKD_MEMORY_OPTIONS = [
+    f'model.memory_bank.{key}={value}'
+    for key, value in CUDFKD_MEMORY['memory_bank'].items()
+]
+
+
+def test_cudfkd_memory_mode_stores_pixels_and_trains_on_the_bank():
+    torch.manual_seed(0)
+    model, optim, cfg = build(CUDFKD, student_iter=3, **CUDFKD_MEMORY)
+    model.train()
+    seen = []
+    original = model.student_augmentation.forward
+
+    def record(images):
+        seen.append(images.clone())
+        return original(images)
+
+    model.student_augmentation.forward = record
+    generator_calls = []
+    model.generator.register_forward_hook(
+        lambda *args: generator_calls.append(1))
+    logs = model.train_step(latent_batch(cfg, 8, num_draws=4), optim)
+    bank = model.memory_bank
+    assert len(bank) == 8 and float(logs['memory_bank.size']) == 8
+    stored, targets = bank.images[:8], bank.targets[:8]
+    # [0, 1] pixels whose normalisation is the generator batch the teacher
+    # scored (the last synthetic batch of the generator step)
+    assert float(stored.min()) >= 0 and float(stored.max()) <= 1
+    assert torch.allclose(
+        model.normalize(stored), model._last_generated['images'], atol=1e-5)
+    assert torch.equal(targets, model._last_generated['targets'])
+    # three student steps, each on 8 bank images (all of them: no
+    # replacement), augmented then normalised; the generator made only the
+    # round's batch
+    assert len(seen) == 3 and len(generator_calls) == 1
+    for images in seen:
+        assert images.shape == (8, *bank.image_shape)
+        assert sorted(map(tuple, images.flatten(1).tolist())) == sorted(
+            map(tuple, stored.flatten(1).tolist()))
+    batch = model.sample_student_batch()
+    assert batch['images'].shape == (8, *bank.image_shape)
+    assert torch.equal(batch['images'], model.last_synthetic_batch)
+    # the view is normalised: crop padding shows as normalised black
+    black = float(model.normalize(torch.zeros(1)).flatten()[0])
+    assert float(batch['images'].min()) >= black - 1e-5
+
+
+def test_cudfkd_memory_mode_is_checked_at_build_time():
+    with pytest.raises(ValueError, match='generator_iter=1'):
+        build(CUDFKD, generator_iter=2, **CUDFKD_MEMORY)
+    with pytest.raises(ValueError, match='output_normalization'):
+        build(CUDFKD, generator=dict(output_normalization=None),
+              **CUDFKD_MEMORY)
+    with pytest.raises(ValueError, match="preprocessor's std"):
+        build(CUDFKD, generator=dict(output_normalization=dict(
+            mean=[72.94], std=[1.0])), **CUDFKD_MEMORY)
+    with pytest.raises(ValueError, match='set memory_bank as well'):
+        build(CUDFKD, student_augmentation=dict(type='SynthesisAugmentation'))
+    model, _, _ = build(CUDFKD)
+    assert model.memory_bank is None
+
+
 # --------------------------------------------------------------------------
 # End to end through tools/train.py, with a resume
 # --------------------------------------------------------------------------

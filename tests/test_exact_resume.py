@@ -328,6 +328,8 @@ def tiny_method_run(method, teacher, max_iters):
         config = dict(e2e.CONFIGS, adadfkd=test_adadfkd.ADADFKD,
                       **test_dfq_cudfkd.E2E_CONFIGS)[method]
         options = e2e.cfg_options(method, teacher, max_iters)
+        if method == 'cudfkd':  # in memory mode: the bank resumes too
+            options += test_dfq_cudfkd.CUDFKD_MEMORY_OPTIONS
     assert options[0] == '--cfg-options'
     return config, options[1:]
 
@@ -357,3 +359,6 @@ def test_every_stateful_method_resumes_exactly(method, tmp_path,
     assert_same_curves(reference, resumed, range(RESUMED_AT + 1, 5))
     assert_same_state(osp.join(reference_dir, 'iter_4.pth'),
                       osp.join(work_dir, 'iter_4.pth'))
+    if method == 'cudfkd':  # memory mode: the bank is part of the state
+        keys = load(osp.join(work_dir, 'iter_4.pth'))['state_dict']
+        assert int(keys['memory_bank.num_seen']) == 4 * 8

@@ -221,6 +221,63 @@ def test_cutmix_probability_and_gradient_to_both_images():
     assert (x.grad == 0).any() and (x.grad >= 2).any()
 
 
+def _box_corners(mixed, partner_targets):
+    """(top, left, height, width) of every pasted box, from constant images."""
+    boxes = {}
+    for i in range(len(mixed)):
+        partner = int(partner_targets[i])
+        pasted = mixed[i, 0] == partner + 1
+        if partner == i or not bool(pasted.any()):
+            continue
+        rows = pasted.any(1).nonzero().flatten()
+        cols = pasted.any(0).nonzero().flatten()
+        boxes[i] = (int(rows.min()), int(cols.min()), len(rows), len(cols))
+    return boxes
+
+
+def _shared_fraction_exists(boxes, size):
+    """Whether one u in [0, 1) gives top = floor(u (size - h - 1)) for every
+    box (and one v the lefts): kornia's one-position-per-batch rule."""
+    for axis in (0, 1):
+        low, high = 0.0, 1.0
+        for box in boxes.values():
+            start, length = box[axis], box[axis + 2]
+            free = size - length - 1
+            if free <= 0:
+                if start != 0:
+                    return False
+                continue
+            low = max(low, start / free)
+            high = min(high, (start + 1) / free)
+        if low >= high:
+            return False
+    return True
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_cutmix_box_position_per_batch_is_kornias_rule(seed):
+    """``box_position='per_batch'`` (the CPNet code's kornia CutMix): every
+    box at the same relative place; the default draws one per image."""
+    size = 16
+    x = _constant_images(n=16, size=size)
+    targets = torch.arange(16)
+    mixed, partners, ratio = CutMix(
+        prob=1.0, box_position='per_batch')(x, targets, _gen(seed))
+    boxes = _box_corners(mixed, partners)
+    assert len(boxes) >= 8
+    assert _shared_fraction_exists(boxes, size)
+    # kornia keeps the last row and column out of every box
+    for top, left, h, w in boxes.values():
+        assert top + h <= size - 1 or h == size
+        assert left + w <= size - 1 or w == size
+    # the ratio is still the pasted area fraction
+    for i, (_, _, h, w) in boxes.items():
+        assert float(ratio[i]) == pytest.approx(h * w / size**2)
+
+    mixed, partners, _ = CutMix(prob=1.0)(x, targets, _gen(seed))
+    assert not _shared_fraction_exists(_box_corners(mixed, partners), size)
+
+
 def test_cutmix_is_buildable_and_checks_prob():
     assert isinstance(MODELS.build(dict(type='CutMix', prob=0.5)), CutMix)
     assert isinstance(
@@ -228,3 +285,5 @@ def test_cutmix_is_buildable_and_checks_prob():
         SynthesisAugmentation)
     with pytest.raises(ValueError, match='prob'):
         CutMix(prob=1.5)
+    with pytest.raises(ValueError, match='box_position'):
+        CutMix(box_position='per_pixel')

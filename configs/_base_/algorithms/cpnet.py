@@ -48,7 +48,9 @@ model = dict(
     # the reference's dataset train transform on the bank: no jitter
     student_augmentation=dict(
         type='SynthesisAugmentation', crop_padding=4, flip=True),
-    cutmix=dict(type='CutMix', prob=0.5),
+    # one box position per image; box_position='per_batch' is the code's
+    # kornia RandomCutMixV2 (one relative position for the whole batch)
+    cutmix=dict(type='CutMix', prob=0.5, box_position='per_image'),
     feature_alignment_loss=dict(
         type='CoupledFeatureAlignmentLoss', momentum=0.9, loss_weight=1.0),
     feature_adversarial_loss=dict(

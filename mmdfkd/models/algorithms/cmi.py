@@ -194,16 +194,6 @@ class CMIDistillation(DataFreeDistillation):
             teacher(torch.zeros(2, *image_shape), mode='tensor')
             return self.instance_features(0).shape[1]
 
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """Map [0, 1] images to the networks' input space, as the data
-        preprocessor maps real images: 255 x, then (x - mean) / std."""
-        images = images * 255
-        mean = getattr(self.data_preprocessor, 'mean', None)
-        std = getattr(self.data_preprocessor, 'std', None)
-        if mean is not None and std is not None:
-            images = (images - mean) / std
-        return images
-
     # ----------------------------------------------------------- the loop
     @property
     def draws_per_iteration(self) -> int:

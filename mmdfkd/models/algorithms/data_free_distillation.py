@@ -417,6 +417,17 @@ class DataFreeDistillation(BaseModel):
         # hooks use them outside it); the networks cast them again
         return images if self.autocast_dtype is None else images.float()
 
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Map [0, 1] synthetic pixels to the networks' input space, as the
+        data preprocessor maps real images: 255 x, then (x - mean) / std
+        when it normalises."""
+        images = images * 255
+        mean = getattr(self.data_preprocessor, 'mean', None)
+        std = getattr(self.data_preprocessor, 'std', None)
+        if mean is not None and std is not None:
+            images = (images - mean) / std
+        return images
+
     @property
     def student(self) -> nn.Module:
         return self.architecture

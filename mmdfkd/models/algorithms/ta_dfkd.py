@@ -156,12 +156,6 @@ class TADFKDDistillation(DataFreeDistillation):
         self._warned_top_up = False
 
     # ------------------------------------------------------------ selection
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """[0, 1] pixels -> the networks' input space (mean/std of the data
-        preprocessor, which works on 0-255 values)."""
-        preprocessor = self.data_preprocessor
-        return (images * 255 - preprocessor.mean) / preprocessor.std
-
     @torch.no_grad()
     def clean_posterior(self, images: torch.Tensor):
         """Posterior of the low-loss mixture component for every image of
