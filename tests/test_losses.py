@@ -449,6 +449,11 @@ def test_image_l2_norm_hand_value():
     imgs = [[[[1.0, 2.0], [2.0, 4.0]]], [[[1.0, -1.0], [1.0, -1.0]]]]
     expected = (5.0 + 2.0) / 2
     assert ImageL2NormLoss()(_t(imgs)).item() == _approx(expected)
+    # the whole-tensor norm (TA-DFKD's code): sqrt(25 + 4)
+    assert ImageL2NormLoss(reduction='batch', loss_weight=2.0)(
+        _t(imgs)).item() == _approx(2.0 * 29**0.5)
+    with pytest.raises(ValueError, match='reduction'):
+        ImageL2NormLoss(reduction='sum')
 
 
 # --------------------------------------------------------------------------

@@ -61,10 +61,12 @@ model = dict(
             loss_tv=dict(
                 type='TotalVariationLoss', norm='l2', loss_weight=1.5e-5),
             # the reference weighs the norm of the whole batch tensor by
-            # 6e-3; ImageL2NormLoss averages per-image norms, which gives
-            # the same gradients when its weight is 6e-3 * sqrt(B) (images
-            # of similar norm): dataset configs set it from their B
-            loss_l2=dict(type='ImageL2NormLoss', loss_weight=6e-3)),
+            # 6e-3 (reduction='batch'); the mean per-image norm weighed by
+            # 6e-3 * sqrt(B) gives the same gradients for images of similar
+            # norm and does not grow with the number of kept images:
+            # dataset configs set it from their B
+            loss_l2=dict(
+                type='ImageL2NormLoss', reduction='mean', loss_weight=6e-3)),
         # every term sees the kept images (the reference applies TV and L2
         # to the whole generated batch: from_data='generated_images')
         loss_forward_mappings=dict(

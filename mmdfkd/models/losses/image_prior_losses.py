@@ -42,19 +42,32 @@ class TotalVariationLoss(nn.Module):
 
 @MODELS.register_module()
 class ImageL2NormLoss(nn.Module):
-    """Per-image L2 norm, averaged over the batch, which keeps synthetic
-    pixel values bounded::
+    """L2 norm of the synthetic images, which keeps pixel values bounded::
 
-        L = w * 1/N * sum_i ||x_i||_2
+        reduction='mean':  L = w * 1/N * sum_i ||x_i||_2    (per image)
+        reduction='batch': L = w * ||X||_2 = w * sqrt(sum_i ||x_i||_2^2)
+
+    ``'batch'`` is ``torch.norm`` of the whole batch tensor, as TA-DFKD's
+    code computes it; for N images of equal norm it equals ``'mean'``
+    times sqrt(N).
 
     Args:
+        reduction (str): ``'mean'`` or ``'batch'``. Defaults to 'mean'.
         loss_weight (float): Weight w. Defaults to 1.
     """
 
-    def __init__(self, loss_weight: float = 1.0) -> None:
+    def __init__(self,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
         super().__init__()
+        if reduction not in ('mean', 'batch'):
+            raise ValueError(
+                f"reduction must be 'mean' or 'batch', got {reduction!r}")
+        self.reduction = reduction
         self.loss_weight = loss_weight
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.reduction == 'batch':
+            return self.loss_weight * torch.linalg.vector_norm(images)
         return self.loss_weight * torch.linalg.vector_norm(
             images.flatten(1), dim=1).mean()
