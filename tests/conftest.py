@@ -15,6 +15,20 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FASHION_MNIST = osp.join(ROOT, 'data', 'fashion_mnist')
 
 
+# The files whose runs take minutes (real-data training, 400 s together;
+# the teacher-robustness study, 80 s). Collected first, pytest-xdist
+# (tools/run_tests.sh) starts them first, so the suite does not end on one
+# of them while the other worker sits idle.
+LONGEST_FILES_FIRST = ('test_real_data.py', 'test_teacher_robustness.py')
+
+
+def pytest_collection_modifyitems(items):
+    """Move the tests of LONGEST_FILES_FIRST to the front, in that order;
+    every file keeps its own test order (the sort is stable)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def tool_env():
     env = dict(os.environ)
     env['OMP_NUM_THREADS'] = '1'

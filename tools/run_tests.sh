@@ -2,6 +2,7 @@
 # Run mmdfkd's test suite: the README's test command, and what CI runs.
 #
 #   bash tools/run_tests.sh [extra pytest options, e.g. -k agreement -x]
+#   PYTEST_WORKERS=0 bash tools/run_tests.sh   # one process, no xdist
 #
 # Interpreter, first match wins:
 #   1. $PYTHON, when set (e.g. PYTHON=/work/venv/bin/python);
@@ -15,8 +16,9 @@
 # Steps: export OMP_NUM_THREADS=1 (2-core machines: one BLAS thread per
 # process keeps multi-process tests from oversubscribing), lay out
 # Fashion-MNIST under data/fashion_mnist (from Debian's dataset-fashion-mnist,
-# idempotent), run pytest. pytest's exit code 5 ("no tests collected") is a
-# failure here: an empty suite must not pass CI.
+# idempotent), run pytest in PYTEST_WORKERS worker processes. pytest's exit
+# code 5 ("no tests collected") is a failure here: an empty suite must not
+# pass CI.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,9 +45,20 @@ if ! "$PY" tools/dataset_converters/prepare_fashion_mnist.py; then
     exit 1
 fi
 
+# One pytest-xdist worker per core (PYTEST_WORKERS, default 2; 0 runs in
+# this process). --dist loadfile keeps a test file on one worker, so its
+# module-scoped fixtures (the real-data teacher, trained once) are built once.
+# Tests that start several processes pick free ports, so two workers never
+# share a rendezvous.
+WORKERS="${PYTEST_WORKERS:-2}"
+XDIST=()
+if [ "$WORKERS" != 0 ]; then
+    XDIST=(-n "$WORKERS" --dist loadfile)
+fi
+
 status=0
 "$PY" -m pytest tests -v --timeout=900 -p no:cacheprovider --durations=15 \
-    "$@" || status=$?
+    "${XDIST[@]}" "$@" || status=$?
 
 if [ "$status" -eq 5 ]; then
     echo "run_tests.sh: ERROR: pytest collected no tests (exit code 5);" \
