@@ -45,7 +45,7 @@ if ! "$PY" tools/dataset_converters/prepare_fashion_mnist.py; then
     exit 1
 fi
 
-# One pytest-xdist worker per core (PYTEST_WORKERS, default 2; 0 runs in
+# PYTEST_WORKERS pytest-xdist workers (default 2, one per core here; 0 runs in
 # this process). --dist loadfile keeps a test file on one worker, so its
 # module-scoped fixtures (the real-data teacher, trained once) are built once.
 # Tests that start several processes pick free ports, so two workers never
